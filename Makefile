@@ -1,0 +1,64 @@
+# fmnist: data → train → convert → bench → report.  `make all`, then `make test`.
+# Every target installs what it needs, so both work on a fresh Debian / Raspberry Pi OS box
+# that has only Python 3.11 (python3-venv) and make.
+
+PYTHON    ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+ARTIFACTS ?= artifacts
+MODEL     := $(ARTIFACTS)/model.keras
+EXTRAS    ?= train,edge,webcam,dev
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Passed to `fmnist-train fit`, e.g. make train TRAIN_ARGS="--seed 1".
+TRAIN_ARGS ?=
+
+.PHONY: all setup data train report test test-fast lint format clean
+
+all: data train report
+
+# A venv with every extra. Stamped: re-runs only when pyproject.toml changes.
+setup: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[$(EXTRAS)]'
+	touch $@
+
+# Verified Fashion-MNIST: already present, else Debian's package, else the official download.
+data: $(STAMP)
+	@if ! $(BIN)/fmnist-train data info >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's dataset-fashion-mnist"; \
+	  $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  echo "apt could not install it; falling back to the download"; \
+	fi
+	$(BIN)/fmnist-train data fetch
+
+train: $(MODEL)
+$(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtime/preprocess.py
+	@$(MAKE) --no-print-directory data
+	$(BIN)/fmnist-train fit --out-dir $(ARTIFACTS) $(TRAIN_ARGS)
+
+report: $(ARTIFACTS)/report.html
+$(ARTIFACTS)/report.html: $(MODEL) trainer/report.py
+	$(BIN)/fmnist-train report --out-dir $(ARTIFACTS)
+
+# The whole suite, including the tests on the real dataset (CI runs this).
+test: $(STAMP)
+	@$(MAKE) --no-print-directory data
+	$(BIN)/python -m pytest
+
+# Only the fast tests: no TensorFlow training, no dataset.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(ARTIFACTS) .pytest_cache .ruff_cache

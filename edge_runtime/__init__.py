@@ -1,0 +1,23 @@
+"""Run Fashion-MNIST TFLite models on a Raspberry Pi without TensorFlow.
+
+This package is the bottom layer of the project: ``converter`` and ``trainer`` may import it, it
+imports neither of them, nor TensorFlow. Its only hard dependencies are numpy and Pillow; the
+interpreter (ai-edge-litert or tflite-runtime) and OpenCV are imported lazily where needed.
+"""
+
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""Fashion-MNIST labels, indexed by class id (the order of the official dataset)."""
+
+IMAGE_SIZE = 28
+"""Height and width of the model input, in pixels."""

@@ -1,0 +1,78 @@
+"""The Keras model and the training loop (TensorFlow: marked slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer.train import TrainConfig, split_validation, stratified_indices
+
+pytestmark = pytest.mark.slow
+
+
+def test_parameter_count_is_the_seed_stack():
+    from trainer.model import SEED_PARAMS, build_model
+
+    model = build_model()
+    assert model.count_params() == SEED_PARAMS == 107_598
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Rescaling", "Conv2D", "BatchNormalization", "MaxPooling2D", "Conv2D",
+                     "BatchNormalization", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense",
+                     "Dropout", "Dense"]
+    assert model.layers[0].scale == pytest.approx(1 / 255)
+
+
+def test_model_takes_raw_pixels():
+    from trainer.model import build_model
+
+    model = build_model()
+    out = model(np.full((2, 28, 28, 1), 255, np.float32), training=False).numpy()
+    assert out.shape == (2, 10)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_training_is_deterministic_for_a_seed(dataset):
+    from trainer.train import train
+
+    config = TrainConfig(epochs=1, limit=1000, validation_size=100, seed=3)
+    a = train(dataset, config).model.get_weights()
+    b = train(dataset, config).model.get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_train_save_reload_safe_mode_evaluate(dataset, tmp_path: Path):
+    """Integration on the real data: a short run, atomic save, safe-mode reload, same predictions."""
+    from trainer.train import evaluate, load_model, save_model, train
+
+    result = train(dataset, TrainConfig(epochs=2, limit=3000, validation_size=300, seed=0))
+    path = tmp_path / "m.keras"
+    save_model(result.model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"], "no temp file may remain"
+    reloaded = load_model(path)
+    before, after = evaluate(result.model, dataset), evaluate(reloaded, dataset)
+    assert before["test_accuracy"] == after["test_accuracy"]
+    assert after["test_accuracy"] > 0.6, "2 short epochs on 2,700 images already beat chance by far"
+
+
+def test_stratified_split_is_balanced_and_disjoint():
+    y = np.repeat(np.arange(10), 100)
+    x = np.arange(1000)
+    x_tr, y_tr, x_val, y_val = split_validation(x, y, 50, seed=0)
+    assert np.bincount(y_val).tolist() == [5] * 10
+    assert not set(x_tr) & set(x_val) and len(x_tr) + len(x_val) == 1000
+    np.testing.assert_array_equal(stratified_indices(y, 50, 1), stratified_indices(y, 50, 1))
+
+
+def test_stale_backup_is_discarded_not_resumed(dataset, tmp_path: Path):
+    from trainer.train import train
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "config.json").write_text(json.dumps({"epochs": 99}))
+    (backup / "junk").write_text("x")
+    train(dataset, TrainConfig(epochs=1, limit=500, validation_size=100), backup_dir=backup)
+    assert not backup.exists(), "a finished run removes its backup"

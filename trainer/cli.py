@@ -1,0 +1,94 @@
+"""``fmnist-train``: data, training and report commands. Thin: each calls one library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edge_runtime.errors import one_line_errors
+from trainer.data import DataError
+from trainer.train import AUGMENTATIONS, TrainConfig
+
+ARTIFACTS = Path("artifacts")
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FMNIST_DATA_DIR",
+    help="Folder with the four Fashion-MNIST files (default: look them up; see `data info`).",
+)
+out_dir_option = click.option(
+    "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=ARTIFACTS,
+    show_default=True, help="Where artifacts are written.",
+)
+
+
+@click.group()
+def main() -> None:
+    """Train the Fashion-MNIST CNN and report on it."""
+
+
+@main.group()
+def data() -> None:
+    """Find, fetch and inspect the dataset."""
+
+
+@data.command("info")
+@data_dir_option
+@one_line_errors(DataError)
+def data_info(data_dir: Path | None) -> None:
+    """Print where the data came from, counts per class and checksum status."""
+    from trainer.report import describe_data
+
+    click.echo(describe_data(data_dir))
+
+
+@data.command("fetch")
+@data_dir_option
+@one_line_errors(DataError)
+def data_fetch(data_dir: Path | None) -> None:
+    """Make sure a verified copy is available, downloading it if none is found."""
+    from trainer.data import load_data
+
+    found = load_data(data_dir)
+    click.echo(f"Fashion-MNIST verified in {found.source} ({found.how_found})")
+
+
+@main.command()
+@click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=TrainConfig.learning_rate, show_default=True)
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment, show_default=True)
+@click.option("--patience", type=click.IntRange(1), default=TrainConfig.patience, show_default=True,
+              help="Epochs without validation gain before stopping early.")
+@click.option("--validation-size", type=click.IntRange(10), default=TrainConfig.validation_size, show_default=True)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--limit", type=click.IntRange(100), default=None,
+              help="Train on this many images only (a quick smoke run).")
+@data_dir_option
+@out_dir_option
+@one_line_errors(DataError, OSError)
+def fit(epochs: int, batch_size: int, learning_rate: float, augment: str, patience: int,
+        validation_size: int, seed: int, limit: int | None, data_dir: Path | None, out_dir: Path) -> None:
+    """Train, evaluate on the test set and save model.keras, metrics.json, history.json.
+
+    Resumable: if a run is killed, running the same command again continues from the last epoch.
+    """
+    from trainer.train import run
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         validation_size=validation_size, patience=patience, augment=augment,
+                         seed=seed, limit=limit)
+    run(config, out_dir, data_dir)
+
+
+@main.command()
+@data_dir_option
+@out_dir_option
+@one_line_errors(DataError, FileNotFoundError)
+def report(data_dir: Path | None, out_dir: Path) -> None:
+    """Write the plots under OUT_DIR/plots and the self-contained OUT_DIR/report.html."""
+    from trainer.report import write_report
+
+    path = write_report(out_dir, data_dir)
+    click.echo(f"wrote {path}")
