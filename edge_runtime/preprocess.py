@@ -13,6 +13,7 @@ already looks like Fashion-MNIST (28×28 with a dark background) passes through 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,7 +61,11 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
             raise ImageError(path, "is a directory, not an image file")
         if path.stat().st_size == 0:
             raise ImageError(path, "empty file")
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow warns above 89 MP at open(); our own, lower cap below decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise ImageError(
@@ -105,7 +110,9 @@ def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     """
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"expected a uint8 (H, W) or (H, W, 3) array, got {image.dtype} {image.shape}")
+            raise ValueError(
+                f"expected a uint8 (H, W) or (H, W, 3) array, got {image.dtype} {image.shape}"
+            )
         if image.ndim == 2:
             return image
         if image.shape[2] != 3:
@@ -149,7 +156,11 @@ def preprocess(image: Image.Image | np.ndarray) -> np.ndarray:
     Returns:
         A uint8 array of shape (28, 28), values 0–255, item light on black.
     """
-    if isinstance(image, Image.Image) and max(image.size) > WORK_SIZE and image.mode in ("RGB", "L"):
+    if (
+        isinstance(image, Image.Image)
+        and max(image.size) > WORK_SIZE
+        and image.mode in ("RGB", "L")
+    ):
         # Reduce before anything else: cheap (box filter), and 448 px is plenty to trim on.
         image = image.copy()
         image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
@@ -204,7 +215,11 @@ def model_input(images: np.ndarray | Iterable[Image.Image | np.ndarray]) -> np.n
     Returns:
         A uint8 array of shape (N, 28, 28, 1), raw 0–255 pixels, item light on black.
     """
-    if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
+    if (
+        isinstance(images, np.ndarray)
+        and images.ndim == 3
+        and images.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE)
+    ):
         if images.dtype != np.uint8:
             raise ValueError(f"expected uint8 pixels 0-255, got {images.dtype}")
         out = images.copy()

@@ -23,12 +23,19 @@ def cli(name: str) -> str:
     return str(path) if path.exists() else shutil.which(name) or name
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a console script in a subprocess and capture its text output."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([cli(args[0]), *args[1:]], capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [cli(args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,10 @@ def test_parse_idx_labels_1d():
     [
         (b"", "bad magic"),
         (b"\x01\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x00", "bad magic"),
-        (b"\x00\x00\x0d\x01" + (1).to_bytes(4, "big") + b"\x00\x00\x00\x00", "unsupported IDX dtype 0x0d"),
+        (
+            b"\x00\x00\x0d\x01" + (1).to_bytes(4, "big") + b"\x00\x00\x00\x00",
+            "unsupported IDX dtype 0x0d",
+        ),
         (b"\x00\x00\x08\x03\x00\x00", "header truncated"),
         (b"\x00\x00\x08\x01" + (10).to_bytes(4, "big") + b"\x00" * 9, "holds 17 bytes"),
         (b"\x00\x00\x08\x01" + (10).to_bytes(4, "big") + b"\x00" * 11, "holds 19 bytes"),
@@ -89,14 +92,18 @@ def test_checksum_mismatch_is_rejected(tmp_path: Path, small_counts: None):
         fdata.load_from(tmp_path)
 
 
-def test_verified_small_dataset_loads(tmp_path: Path, small_counts: None, monkeypatch: pytest.MonkeyPatch):
+def test_verified_small_dataset_loads(
+    tmp_path: Path, small_counts: None, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(fdata, "IDX_SHA256", fake_dataset(tmp_path))
     ds = fdata.load_from(tmp_path, "test")
     assert ds.x_train.shape == (20, 28, 28) and ds.y_test.shape == (10,)
     assert ds.x_train.dtype == np.uint8
 
 
-def test_raw_uncompressed_files_are_accepted(tmp_path: Path, small_counts: None, monkeypatch: pytest.MonkeyPatch):
+def test_raw_uncompressed_files_are_accepted(
+    tmp_path: Path, small_counts: None, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(fdata, "IDX_SHA256", fake_dataset(tmp_path))
     for gz in tmp_path.glob("*.gz"):
         gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
@@ -106,7 +113,9 @@ def test_raw_uncompressed_files_are_accepted(tmp_path: Path, small_counts: None,
 
 def test_wrong_shape_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(fdata, "IDX_SHA256", fake_dataset(tmp_path, n_train=20))
-    with pytest.raises(DataError, match=r"train images have shape \(20, 28, 28\), expected \(60000"):
+    with pytest.raises(
+        DataError, match=r"train images have shape \(20, 28, 28\), expected \(60000"
+    ):
         fdata.load_from(tmp_path)
 
 
@@ -122,7 +131,11 @@ def isolated_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_lookup_order(isolated_lookup: Path):
     t = isolated_lookup
-    keras_dir, debian, cache = t / "home/.keras/datasets/fashion-mnist", t / "debian", t / "cache/fmnist"
+    keras_dir, debian, cache = (
+        t / "home/.keras/datasets/fashion-mnist",
+        t / "debian",
+        t / "cache/fmnist",
+    )
     assert [d for d, _ in fdata.candidate_dirs()] == [keras_dir, debian, cache]
     assert fdata.find_data_dir() is None
     for folder in (cache, debian, keras_dir):  # each newly added folder takes precedence
@@ -130,7 +143,9 @@ def test_lookup_order(isolated_lookup: Path):
         assert fdata.find_data_dir()[0] == folder
 
 
-def test_explicit_dir_wins_and_never_falls_back(isolated_lookup: Path, monkeypatch: pytest.MonkeyPatch):
+def test_explicit_dir_wins_and_never_falls_back(
+    isolated_lookup: Path, monkeypatch: pytest.MonkeyPatch
+):
     t = isolated_lookup
     fake_dataset(t / "debian")
     fake_dataset(t / "mine")
@@ -158,7 +173,10 @@ def test_download_verifies_and_renames(isolated_lookup: Path, monkeypatch: pytes
 
     served = isolated_lookup / "served"
     fake_dataset(served)
-    gz_sums = {n: hashlib.sha256((served / f"{n}.gz").read_bytes()).hexdigest() for n in fdata.FILES.values()}
+    gz_sums = {
+        n: hashlib.sha256((served / f"{n}.gz").read_bytes()).hexdigest()
+        for n in fdata.FILES.values()
+    }
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -167,7 +185,9 @@ def test_download_verifies_and_renames(isolated_lookup: Path, monkeypatch: pytes
     try:
         monkeypatch.setattr(fdata, "GZ_SHA256", gz_sums)
         dest = fdata.download(isolated_lookup / "dl", base_url=url)
-        assert sorted(p.name for p in dest.iterdir()) == sorted(f"{n}.gz" for n in fdata.FILES.values())
+        assert sorted(p.name for p in dest.iterdir()) == sorted(
+            f"{n}.gz" for n in fdata.FILES.values()
+        )
 
         bad = {**gz_sums, "t10k-labels-idx1-ubyte": "0" * 64}
         monkeypatch.setattr(fdata, "GZ_SHA256", bad)
@@ -175,6 +195,8 @@ def test_download_verifies_and_renames(isolated_lookup: Path, monkeypatch: pytes
         with pytest.raises(DataError, match="wrong SHA-256; not kept"):
             fdata.download(dest, base_url=url)
         assert not (dest / "t10k-labels-idx1-ubyte.gz").exists()
-        assert not [p for p in dest.iterdir() if p.name.startswith(".")], "temp files must be cleaned up"
+        assert not [p for p in dest.iterdir() if p.name.startswith(".")], (
+            "temp files must be cleaned up"
+        )
     finally:
         server.shutdown()

@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from trainer.metrics import classification_report, confusion_matrix, most_confused_pairs, per_class_scores, summarize
+from trainer.metrics import (
+    classification_report,
+    confusion_matrix,
+    most_confused_pairs,
+    per_class_scores,
+    summarize,
+)
 
 
 def test_confusion_matrix_counts():

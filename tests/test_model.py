@@ -19,9 +19,21 @@ def test_parameter_count_is_the_seed_stack():
     model = build_model()
     assert model.count_params() == SEED_PARAMS == 107_598
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["Rescaling", "Conv2D", "BatchNormalization", "MaxPooling2D", "Conv2D",
-                     "BatchNormalization", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense",
-                     "Dropout", "Dense"]
+    assert kinds == [
+        "Rescaling",
+        "Conv2D",
+        "BatchNormalization",
+        "MaxPooling2D",
+        "Conv2D",
+        "BatchNormalization",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert model.layers[0].scale == pytest.approx(1 / 255)
 
 
@@ -40,7 +52,7 @@ def test_training_is_deterministic_for_a_seed(dataset):
     config = TrainConfig(epochs=1, limit=1000, validation_size=100, seed=3)
     a = train(dataset, config).model.get_weights()
     b = train(dataset, config).model.get_weights()
-    for wa, wb in zip(a, b):
+    for wa, wb in zip(a, b, strict=True):
         np.testing.assert_array_equal(wa, wb)
 
 

@@ -54,8 +54,11 @@ def test_corrupt_data_is_one_line(tmp_path: Path, dataset):
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
     r = run_cli("fmnist-train", "data", "info", "--data-dir", str(tmp_path))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"error: {damaged}: truncated gzip file (the download or copy was cut short). " \
+    assert (
+        r.stderr.strip()
+        == f"error: {damaged}: truncated gzip file (the download or copy was cut short). "
         "Delete it and run `make data` again."
+    )
 
 
 def test_data_info_on_real_data(dataset):
@@ -71,8 +74,17 @@ def test_make_all_entry_points_end_to_end(dataset, tmp_path: Path):
     r = run_cli("fmnist-train", "fit", "--epochs", "1", "--limit", "2000", "--out-dir", str(out))
     assert r.returncode == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("test_accuracy", "per_class", "confusion_matrix", "params", "train_seconds", "epochs",
-                "seed", "versions", "classification_report"):
+    for key in (
+        "test_accuracy",
+        "per_class",
+        "confusion_matrix",
+        "params",
+        "train_seconds",
+        "epochs",
+        "seed",
+        "versions",
+        "classification_report",
+    ):
         assert key in metrics
     assert metrics["params"] == 107_598 and metrics["epochs"] == 1
     assert 0.5 < metrics["test_accuracy"] <= 1
@@ -81,11 +93,18 @@ def test_make_all_entry_points_end_to_end(dataset, tmp_path: Path):
     r = run_cli("fmnist-train", "report", "--out-dir", str(out))
     assert r.returncode == 0, r.stderr
     pngs = {p.stem for p in (out / "plots").glob("*.png")}
-    assert pngs == {"samples_per_class", "class_distribution", "preprocessing", "curves",
-                    "confusion_matrix", "confused_pairs", "misclassified"}
+    assert pngs == {
+        "samples_per_class",
+        "class_distribution",
+        "preprocessing",
+        "curves",
+        "confusion_matrix",
+        "confused_pairs",
+        "misclassified",
+    }
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 7 and "Classification report" in page
-    assert "src=\"http" not in page, "the report must be self-contained"
+    assert 'src="http' not in page, "the report must be self-contained"
 
 
 @pytest.mark.slow
@@ -93,8 +112,13 @@ def test_kill_9_then_rerun_resumes(dataset, tmp_path: Path):
     """A kill -9 mid-run leaves no model.keras; running again resumes instead of starting over."""
     out = tmp_path / "artifacts"
     args = [cli("fmnist-train"), "fit", "--epochs", "4", "--limit", "4000", "--out-dir", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     log = []
     deadline = time.monotonic() + 300
     for line in proc.stdout:  # wait until epoch 2 is under way, so epoch 1 is backed up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -18,9 +19,16 @@ data_dir_option = click.option(
     help="Folder with the four Fashion-MNIST files (default: look them up; see `data info`).",
 )
 out_dir_option = click.option(
-    "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=ARTIFACTS,
-    show_default=True, help="Where artifacts are written.",
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=ARTIFACTS,
+    show_default=True,
+    help="Where artifacts are written.",
 )
+
+
+# TensorFlow's C++ INFO/WARNING lines drown the progress output; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @click.group()
@@ -56,29 +64,69 @@ def data_fetch(data_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=TrainConfig.learning_rate, show_default=True)
-@click.option("--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment, show_default=True)
-@click.option("--patience", type=click.IntRange(1), default=TrainConfig.patience, show_default=True,
-              help="Epochs without validation gain before stopping early.")
-@click.option("--validation-size", type=click.IntRange(10), default=TrainConfig.validation_size, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    default=TrainConfig.learning_rate,
+    show_default=True,
+)
+@click.option(
+    "--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment, show_default=True
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(1),
+    default=TrainConfig.patience,
+    show_default=True,
+    help="Epochs without validation gain before stopping early.",
+)
+@click.option(
+    "--validation-size",
+    type=click.IntRange(10),
+    default=TrainConfig.validation_size,
+    show_default=True,
+)
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-@click.option("--limit", type=click.IntRange(100), default=None,
-              help="Train on this many images only (a quick smoke run).")
+@click.option(
+    "--limit",
+    type=click.IntRange(100),
+    default=None,
+    help="Train on this many images only (a quick smoke run).",
+)
 @data_dir_option
 @out_dir_option
 @one_line_errors(DataError, OSError)
-def fit(epochs: int, batch_size: int, learning_rate: float, augment: str, patience: int,
-        validation_size: int, seed: int, limit: int | None, data_dir: Path | None, out_dir: Path) -> None:
+def fit(
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    augment: str,
+    patience: int,
+    validation_size: int,
+    seed: int,
+    limit: int | None,
+    data_dir: Path | None,
+    out_dir: Path,
+) -> None:
     """Train, evaluate on the test set and save model.keras, metrics.json, history.json.
 
     Resumable: if a run is killed, running the same command again continues from the last epoch.
     """
     from trainer.train import run
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         validation_size=validation_size, patience=patience, augment=augment,
-                         seed=seed, limit=limit)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        validation_size=validation_size,
+        patience=patience,
+        augment=augment,
+        seed=seed,
+        limit=limit,
+    )
     run(config, out_dir, data_dir)
 
 

@@ -139,10 +139,14 @@ def read_payload(path: Path) -> bytes:
             return raw
         return gzip.decompress(raw)
     except EOFError:
-        raise DataError(f"{path}: truncated gzip file (the download or copy was cut short). "
-                        "Delete it and run `make data` again.") from None
+        raise DataError(
+            f"{path}: truncated gzip file (the download or copy was cut short). "
+            "Delete it and run `make data` again."
+        ) from None
     except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: corrupt gzip file ({e}). Delete it and run `make data` again.") from None
+        raise DataError(
+            f"{path}: corrupt gzip file ({e}). Delete it and run `make data` again."
+        ) from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e}).") from None
 
@@ -167,7 +171,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}).")
     dtype = _IDX_DTYPES.get(data[2])
     if dtype is None:
-        raise DataError(f"{name}: unsupported IDX dtype 0x{data[2]:02x} (only 0x08 uint8 is used here).")
+        raise DataError(
+            f"{name}: unsupported IDX dtype 0x{data[2]:02x} (only 0x08 uint8 is used here)."
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
@@ -188,7 +194,9 @@ def _check_arrays(images: np.ndarray, labels: np.ndarray, split: str) -> None:
     if labels.shape != (n,):
         raise DataError(f"{split} labels have shape {labels.shape}, expected ({n},).")
     if labels.max() >= len(CLASS_NAMES):
-        raise DataError(f"{split} labels hold class {labels.max()}, expected 0-{len(CLASS_NAMES) - 1}.")
+        raise DataError(
+            f"{split} labels hold class {labels.max()}, expected 0-{len(CLASS_NAMES) - 1}."
+        )
 
 
 def load_from(folder: Path, how_found: str = "given", verify: bool = True) -> Dataset:
@@ -216,8 +224,13 @@ def load_from(folder: Path, how_found: str = "given", verify: bool = True) -> Da
     for split in ("train", "test"):
         _check_arrays(arrays[f"{split}_images"], arrays[f"{split}_labels"], split)
     return Dataset(
-        arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
-        source=folder, how_found=how_found, sha256=hashes,
+        arrays["train_images"],
+        arrays["train_labels"],
+        arrays["test_images"],
+        arrays["test_labels"],
+        source=folder,
+        how_found=how_found,
+        sha256=hashes,
     )
 
 
@@ -225,8 +238,12 @@ def _progress(name: str, done: int, total: int) -> None:
     if total > 0:
         width = 30
         filled = int(width * done / total)
-        print(f"\r  {name:<28} [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r  {name:<28} [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     else:
         print(f"\r  {name:<28} {done / 1e6:5.1f} MB", end="", file=sys.stderr, flush=True)
 
@@ -248,7 +265,10 @@ def download(dest: Path | None = None, base_url: str = DOWNLOAD_URL, timeout: fl
             continue
         url = f"{base_url}{name}.gz"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp:
+            with (
+                urllib.request.urlopen(url, timeout=timeout) as response,
+                atomic_path(target) as tmp,
+            ):
                 total = int(response.headers.get("Content-Length") or 0)
                 digest, done = hashlib.sha256(), 0
                 with open(tmp, "wb") as out:
@@ -259,14 +279,18 @@ def download(dest: Path | None = None, base_url: str = DOWNLOAD_URL, timeout: fl
                         _progress(f"{name}.gz", done, total)
                 print(file=sys.stderr)
                 if digest.hexdigest() != GZ_SHA256[name]:
-                    raise DataError(f"{url}: downloaded file has the wrong SHA-256; not kept. Try again.")
+                    raise DataError(
+                        f"{url}: downloaded file has the wrong SHA-256; not kept. Try again."
+                    )
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             reason = getattr(e, "reason", e)
             raise DataError(f"cannot download {url} ({reason}). No network? {_FIX}") from None
     return dest
 
 
-def load_data(data_dir: str | os.PathLike[str] | None = None, allow_download: bool = True) -> Dataset:
+def load_data(
+    data_dir: str | os.PathLike[str] | None = None, allow_download: bool = True
+) -> Dataset:
     """Find, verify and load Fashion-MNIST. See the module docstring for the lookup order.
 
     Args:
@@ -282,8 +306,10 @@ def load_data(data_dir: str | os.PathLike[str] | None = None, allow_download: bo
     found = find_data_dir(data_dir)
     if found is None:
         if not allow_download:
-            raise DataError(f"Fashion-MNIST not found in any of: "
-                            f"{', '.join(str(d) for d, _ in candidate_dirs())}. {_FIX}")
+            raise DataError(
+                f"Fashion-MNIST not found in any of: "
+                f"{', '.join(str(d) for d, _ in candidate_dirs())}. {_FIX}"
+            )
         found = (download(), "downloaded")
     folder, how_found = found
     return load_from(folder, how_found)

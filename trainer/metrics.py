@@ -7,7 +7,9 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(CLASS_NAMES)
+) -> np.ndarray:
     """Counts with rows = true class and columns = predicted class, shape (n, n), int64."""
     return np.bincount(
         np.asarray(y_true, np.int64) * n_classes + np.asarray(y_pred, np.int64),
@@ -36,12 +38,17 @@ def classification_report(cm: np.ndarray, names: tuple[str, ...] = CLASS_NAMES) 
     width = max(len(n) for n in names) + 2
     lines = [f"{'':<{width}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}", ""]
     for i, name in enumerate(names):
-        lines.append(f"{name:<{width}}{s['precision'][i]:>10.4f}{s['recall'][i]:>10.4f}"
-                     f"{s['f1'][i]:>10.4f}{int(s['support'][i]):>10d}")
+        lines.append(
+            f"{name:<{width}}{s['precision'][i]:>10.4f}{s['recall'][i]:>10.4f}"
+            f"{s['f1'][i]:>10.4f}{int(s['support'][i]):>10d}"
+        )
     total = int(cm.sum())
-    lines += ["", f"{'accuracy':<{width}}{'':>20}{np.trace(cm) / total:>10.4f}{total:>10d}",
-              f"{'macro avg':<{width}}{s['precision'].mean():>10.4f}{s['recall'].mean():>10.4f}"
-              f"{s['f1'].mean():>10.4f}{total:>10d}"]
+    lines += [
+        "",
+        f"{'accuracy':<{width}}{'':>20}{np.trace(cm) / total:>10.4f}{total:>10d}",
+        f"{'macro avg':<{width}}{s['precision'].mean():>10.4f}{s['recall'].mean():>10.4f}"
+        f"{s['f1'].mean():>10.4f}{total:>10d}",
+    ]
     return "\n".join(lines)
 
 
@@ -50,7 +57,11 @@ def most_confused_pairs(cm: np.ndarray, k: int = 5) -> list[tuple[int, int, int]
     off = cm.copy()
     np.fill_diagonal(off, 0)
     order = np.argsort(off, axis=None)[::-1][:k]
-    return [(int(i // cm.shape[1]), int(i % cm.shape[1]), int(off.flat[i])) for i in order if off.flat[i] > 0]
+    return [
+        (int(i // cm.shape[1]), int(i % cm.shape[1]), int(off.flat[i]))
+        for i in order
+        if off.flat[i] > 0
+    ]
 
 
 def summarize(y_true: np.ndarray, y_pred: np.ndarray) -> dict:

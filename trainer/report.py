@@ -39,11 +39,16 @@ def describe_data(data_dir: str | os.PathLike[str] | None = None) -> str:
     """
     data = load_data(data_dir, allow_download=False)
     train, test = class_counts(data.y_train), class_counts(data.y_test)
-    lines = [f"source: {data.source} ({data.how_found})", "checksums (SHA-256 of decompressed IDX): verified"]
+    lines = [
+        f"source: {data.source} ({data.how_found})",
+        "checksums (SHA-256 of decompressed IDX): verified",
+    ]
     lines += [f"  {name:<26} {digest}" for name, digest in data.sha256.items()]
-    lines += [f"train: {len(data.y_train):,} images   test: {len(data.y_test):,} images",
-              f"{'class':<14}{'train':>8}{'test':>8}"]
-    lines += [f"{n:<14}{a:>8}{b:>8}" for n, a, b in zip(CLASS_NAMES, train, test)]
+    lines += [
+        f"train: {len(data.y_train):,} images   test: {len(data.y_test):,} images",
+        f"{'class':<14}{'train':>8}{'test':>8}",
+    ]
+    lines += [f"{n:<14}{a:>8}{b:>8}" for n, a, b in zip(CLASS_NAMES, train, test, strict=True)]
     return "\n".join(lines)
 
 
@@ -55,14 +60,16 @@ def _save(fig, path: Path) -> None:  # noqa: ANN001 - matplotlib Figure, importe
     plt.close(fig)
 
 
-def _grid(images: list[np.ndarray], titles: list[str], cols: int, path: Path, suptitle: str) -> None:
+def _grid(
+    images: list[np.ndarray], titles: list[str], cols: int, path: Path, suptitle: str
+) -> None:
     import matplotlib.pyplot as plt
 
     rows = max(1, -(-len(images) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles):
+    for ax, img, title in zip(axes.flat, images, titles, strict=False):
         ax.imshow(img, cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=7)
     fig.suptitle(suptitle)
@@ -73,7 +80,9 @@ def plot_samples(data: Dataset, path: Path, per_class: int = 8) -> None:
     """A row of training images per class."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(per_class * 0.9, len(CLASS_NAMES) * 1.0))
+    fig, axes = plt.subplots(
+        len(CLASS_NAMES), per_class, figsize=(per_class * 0.9, len(CLASS_NAMES) * 1.0)
+    )
     for c, name in enumerate(CLASS_NAMES):
         for j, i in enumerate(np.flatnonzero(data.y_train == c)[:per_class]):
             ax = axes[c, j]
@@ -123,9 +132,13 @@ def plot_preprocessing(data: Dataset, path: Path, seed: int = 0, examples: int =
     augmented = next(iter(ds))[0].numpy().astype(np.uint8)
     photos = [_photo_style(data.x_train[i]) for i in idx]
     prepared = model_input(photos)
-    columns = [("raw 0-255", raw, 255), ("scaled 0-1 (in-model)", raw / 255.0, 1.0),
-               ("augmented", augmented, 255), ("photo-style input", photos, 255),
-               ("after preprocess()", prepared, 255)]
+    columns = [
+        ("raw 0-255", raw, 255),
+        ("scaled 0-1 (in-model)", raw / 255.0, 1.0),
+        ("augmented", augmented, 255),
+        ("photo-style input", photos, 255),
+        ("after preprocess()", prepared, 255),
+    ]
     fig, axes = plt.subplots(examples, len(columns), figsize=(len(columns) * 1.8, examples * 1.6))
     for col, (title, images, vmax) in enumerate(columns):
         for row in range(examples):
@@ -145,7 +158,7 @@ def plot_curves(history: dict[str, list[float]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, history[key], label="train")
         ax.plot(epochs, history[f"val_{key}"], label="validation")
         ax.set_xlabel("epoch")
@@ -164,8 +177,15 @@ def plot_confusion(cm: np.ndarray, path: Path) -> None:
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(CLASS_NAMES)):
         for j in range(len(CLASS_NAMES)):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
     ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
     ax.set_xlabel("predicted")
@@ -174,8 +194,9 @@ def plot_confusion(cm: np.ndarray, path: Path) -> None:
     _save(fig, path)
 
 
-def plot_confused_pairs(data: Dataset, y_pred: np.ndarray, cm: np.ndarray, path: Path,
-                        pairs: int = 5, per_pair: int = 6) -> None:
+def plot_confused_pairs(
+    data: Dataset, y_pred: np.ndarray, cm: np.ndarray, path: Path, pairs: int = 5, per_pair: int = 6
+) -> None:
     """One row per most-confused (true, predicted) pair with example test images."""
     images, titles = [], []
     for t, p, count in most_confused_pairs(cm, pairs):
@@ -189,10 +210,18 @@ def plot_confused_pairs(data: Dataset, y_pred: np.ndarray, cm: np.ndarray, path:
 def plot_misclassified(data: Dataset, y_pred: np.ndarray, path: Path, count: int = 40) -> None:
     """A gallery of misclassified test images, spread over the test set."""
     wrong = np.flatnonzero(y_pred != data.y_test)
-    pick = wrong[np.linspace(0, len(wrong) - 1, min(count, len(wrong))).astype(int)] if len(wrong) else []
-    _grid([data.x_test[i] for i in pick],
-          [f"{CLASS_NAMES[data.y_test[i]]}\n→ {CLASS_NAMES[y_pred[i]]}" for i in pick],
-          8, path, f"Misclassified: {len(wrong)} of {len(y_pred)} test images")
+    pick = (
+        wrong[np.linspace(0, len(wrong) - 1, min(count, len(wrong))).astype(int)]
+        if len(wrong)
+        else []
+    )
+    _grid(
+        [data.x_test[i] for i in pick],
+        [f"{CLASS_NAMES[data.y_test[i]]}\n→ {CLASS_NAMES[y_pred[i]]}" for i in pick],
+        8,
+        path,
+        f"Misclassified: {len(wrong)} of {len(y_pred)} test images",
+    )
 
 
 def write_plots(out_dir: Path, data: Dataset) -> dict[str, Path]:
@@ -222,7 +251,9 @@ def _img(path: Path) -> str:
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -254,28 +285,30 @@ def write_report(out_dir: Path, data_dir: str | os.PathLike[str] | None = None) 
     summary = (out_dir / "model_summary.txt").read_text(encoding="utf-8")
     train, test = class_counts(data.y_train), class_counts(data.y_test)
     cfg = metrics.get("config", {})
-    per_class = [[n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
-                 for n, v in metrics["per_class"].items()]
+    per_class = [
+        [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
+        for n, v in metrics["per_class"].items()
+    ]
     titles = dict(PLOTS)
     figures = "".join(f"<h3>{html.escape(titles[n])}</h3>{_img(p)}" for n, p in paths.items())
     body = f"""
 <h1>Fashion-MNIST CNN report</h1>
-<p>Test accuracy <b>{metrics['test_accuracy']:.2%}</b> on {len(data.y_test):,} test images;
-{metrics['params']:,} parameters; trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s
-(seed {metrics['seed']}).</p>
+<p>Test accuracy <b>{metrics["test_accuracy"]:.2%}</b> on {len(data.y_test):,} test images;
+{metrics["params"]:,} parameters; trained {metrics["epochs"]} epochs in {metrics["train_seconds"]:.0f} s
+(seed {metrics["seed"]}).</p>
 <h2>Data</h2>
 <p>Source: <code>{html.escape(str(data.source))}</code> ({html.escape(data.how_found)}); SHA-256 of all four
 decompressed files verified.</p>
-{_table(["class", "train", "test"], [[n, a, b] for n, a, b in zip(CLASS_NAMES, train, test)])}
+{_table(["class", "train", "test"], [[n, a, b] for n, a, b in zip(CLASS_NAMES, train, test, strict=True)])}
 <h2>Model</h2><pre>{html.escape(summary)}</pre>
 <h2>Training</h2>
 {_table(["setting", "value"], [[k, v] for k, v in cfg.items()])}
 <h2>Metrics</h2>
 {_table(["class", "precision", "recall", "F1", "support"], per_class)}
-<h3>Classification report</h3><pre>{html.escape(metrics['classification_report'])}</pre>
+<h3>Classification report</h3><pre>{html.escape(metrics["classification_report"])}</pre>
 <h2>Figures</h2>{figures}
-{''.join(_extra_sections(out_dir))}
-<p class="foot">Versions: {html.escape(json.dumps(metrics.get('versions', {})))}</p>
+{"".join(_extra_sections(out_dir))}
+<p class="foot">Versions: {html.escape(json.dumps(metrics.get("versions", {})))}</p>
 """
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fashion-MNIST CNN report</title>

@@ -46,11 +46,11 @@ class TrainConfig:
         limit: Use only this many training images (stratified), for smoke tests.
     """
 
-    epochs: int = 24
-    batch_size: int = 128
-    learning_rate: float = 3e-3
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 5e-3
     validation_size: int = 5000
-    patience: int = 5
+    patience: int = 6
     augment: str = "flip"
     seed: int = 0
     limit: int | None = None
@@ -81,7 +81,7 @@ def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     classes = np.unique(labels)
     per_class = np.full(len(classes), count // len(classes))
     per_class[: count % len(classes)] += 1
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in zip(classes, per_class)]
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in zip(classes, per_class, strict=True)]
     return np.sort(np.concatenate(picked))
 
 
@@ -206,13 +206,20 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
         write_text(backup_dir / "config.json", json.dumps(asdict(config)))
         # The CSV keeps the epochs run before a kill, which fit()'s own history forgets. It is
         # written before the backup, so a kill between the two repeats a row; _read_history
-        # keeps the last copy of each epoch.
+        # keeps the last copy of each epoch. Keras's own delete_checkpoint would remove the
+        # whole folder, CSV included, so the folder is removed here once the CSV is read.
         callbacks.insert(0, keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=True))
-        callbacks.insert(1, keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
+        callbacks.insert(
+            1, keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)
+        )
 
-    print(f"Training on {len(y_tr):,} images, validating on {len(y_val):,}: {config}", file=sys.stderr)
+    print(
+        f"Training on {len(y_tr):,} images, validating on {len(y_val):,}: {config}", file=sys.stderr
+    )
     start = time.perf_counter()
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=2)
+    fit = model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=2
+    )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     if backup_dir is not None:
@@ -260,8 +267,12 @@ def versions() -> dict[str, str]:
     import keras
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
 
 
 def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dict:
@@ -296,6 +307,9 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
     write_text(out_dir / "model_summary.txt", "\n".join(lines))
     write_text(out_dir / "history.json", json.dumps(result.history, indent=1))
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1))
-    print(f"Test accuracy {metrics['test_accuracy']:.4f} after {result.epochs_run} epochs "
-          f"in {result.seconds:.0f} s; wrote {out_dir}/model.keras", file=sys.stderr)
+    print(
+        f"Test accuracy {metrics['test_accuracy']:.4f} after {result.epochs_run} epochs "
+        f"in {result.seconds:.0f} s; wrote {out_dir}/model.keras",
+        file=sys.stderr,
+    )
     return metrics

@@ -1,0 +1,284 @@
+"""Keras → TFLite in five modes, each validated on the full test set before it is written.
+
+Flow for one mode: load the .keras safely → convert in memory → load the bytes with the edge
+runtime's own :class:`~edge_runtime.classifier.Classifier` and evaluate all 10,000 test images →
+check it loads on tflite-runtime 2.14 in a subprocess → write ``model_<mode>.tflite`` and then
+``model_<mode>.json`` atomically. A model whose sidecar is missing or stale is refused by the
+runtime, so a crash between the two writes never leaves a loadable-but-wrong pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_runtime import CLASS_NAMES
+from edge_runtime.classifier import Classifier
+from edge_runtime.preprocess import model_input
+
+if TYPE_CHECKING:
+    import keras
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+IO_TYPES = ("int8", "uint8", "float32")
+TARGETS = ("ai-edge-litert", "tflite-runtime-2.14")
+# Modes that tflite-runtime 2.14 cannot run when converted by TF 2.21; filled from measurement
+# (see the README): every mode here was checked with edge_runtime.probe.
+UNSUPPORTED_ON_2_14: dict[str, str] = {}
+
+
+class ConvertError(Exception):
+    """A conversion that cannot go ahead. ``str()`` is one line saying why."""
+
+
+@dataclass
+class Converted:
+    """One converted model and what validation measured."""
+
+    mode: str
+    content: bytes
+    sidecar: dict[str, Any]
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_keras(path: Path) -> keras.Model:
+    """Load a .keras file with ``safe_mode=True``.
+
+    Raises:
+        ConvertError: Missing, not a .keras archive, corrupt, or needing custom code (Lambda
+            layers or unregistered custom objects are refused, never executed).
+    """
+    if not path.is_file():
+        raise ConvertError(f"{path}: no such model file (run `make train` first, or pass --model)")
+    if not zipfile.is_zipfile(path):
+        raise ConvertError(
+            f"{path}: not a .keras model (not a zip archive); truncated or the wrong file?"
+        )
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises ValueError/TypeError/KeyError/OSError for bad archives
+        text = " ".join(str(e).split())
+        if "Lambda" in text or "safe_mode" in text:
+            raise ConvertError(
+                f"{path}: contains a Lambda layer or code that safe_mode refuses to run"
+            ) from None
+        if "Could not locate" in text or "custom" in text.lower():
+            raise ConvertError(
+                f"{path}: uses custom objects this project does not define ({text[:160]})"
+            ) from None
+        raise ConvertError(f"{path}: cannot load ({type(e).__name__}: {text[:160]})") from None
+
+
+def representative_images(
+    x_train: np.ndarray, y_train: np.ndarray, count: int, seed: int = 0
+) -> np.ndarray:
+    """Pick ``count`` training images stratified by class and make them model input.
+
+    They go through :func:`edge_runtime.preprocess.model_input`, the path the Pi uses.
+
+    Returns:
+        uint8 (count, 28, 28, 1), raw 0–255.
+    """
+    from trainer.train import stratified_indices
+
+    return model_input(x_train[stratified_indices(y_train, count, seed)])
+
+
+def check_representative(images: np.ndarray) -> None:
+    """Refuse calibration data of the wrong shape or range (a 0–1 set would wreck int8 accuracy).
+
+    Raises:
+        ConvertError: Not (N, 28, 28, 1), not 0–255, or empty.
+    """
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) == 0:
+        raise ConvertError(
+            f"representative set has shape {images.shape}, expected (N, 28, 28, 1) with N > 0"
+        )
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0 or hi > 255 or hi <= 1.0:
+        raise ConvertError(
+            f"representative set spans {lo:g}..{hi:g}; expected raw pixels 0..255 "
+            "(the model rescales internally)"
+        )
+
+
+def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: str):  # noqa: ANN202
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "float32":
+        return conv
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+        return conv
+    if mode == "dynamic":
+        # TF 2.21 emits FULLY_CONNECTED v12 for per-channel dense weights; tflite-runtime 2.14
+        # rejects it. Per-tensor dense weights keep it at a version 2.14 loads.
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+        return conv
+
+    def calibration() -> Iterator[list[np.ndarray]]:
+        for i, image in enumerate(rep):
+            if i % 100 == 0:
+                print(f"\r  calibrating {i}/{len(rep)}", end="", file=sys.stderr, flush=True)
+            yield [image[np.newaxis].astype(np.float32)]
+        print(f"\r  calibrating {len(rep)}/{len(rep)}", file=sys.stderr, flush=True)
+
+    conv.representative_dataset = calibration
+    if mode == "int8":
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[
+            io_type
+        ]
+        conv.inference_output_type = conv.inference_input_type
+    elif mode == "int16x8":
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        io = tf.float32 if io_type == "float32" else tf.int16
+        conv.inference_input_type = conv.inference_output_type = io
+    return conv
+
+
+def convert_bytes(
+    model: keras.Model, mode: str, rep: np.ndarray | None = None, io_type: str = "int8"
+) -> bytes:
+    """Convert ``model`` to a TFLite flatbuffer in memory.
+
+    Args:
+        model: The float Keras model (raw 0–255 input).
+        mode: One of :data:`MODES`.
+        rep: Representative model input for ``int8``/``int16x8`` (see :func:`representative_images`).
+        io_type: I/O dtype for ``int8`` (int8, uint8 or float32); for ``int16x8``, float32 keeps
+            float I/O and anything else means int16.
+
+    Raises:
+        ConvertError: Unknown mode, or calibration data missing or out of range.
+    """
+    if mode not in MODES:
+        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode in ("int8", "int16x8"):
+        if rep is None:
+            raise ConvertError(f"{mode} needs a representative dataset")
+        check_representative(rep)
+    # Keras 3's export prints its saved-model signature to stdout; keep stdout for results.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _converter(model, mode, rep, io_type).convert()
+
+
+def min_runtime_version(content: bytes) -> str | None:
+    """The ``min_runtime_version`` the converter stored in the model's metadata, if any."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    for entry in model.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if name == "min_runtime_version":
+            data = bytes(model.buffers[entry.buffer].data)
+            return data.split(b"\0", 1)[0].decode() or None
+    return None
+
+
+def probe_runtime(
+    content: bytes, runtime: str, images: np.ndarray | None = None
+) -> tuple[dict, np.ndarray | None]:
+    """Load (and optionally run) a model with ``runtime`` in a fresh Python process.
+
+    Returns:
+        The probe's JSON report and, when ``images`` were given and it loaded, the probabilities.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "m.tflite"
+        model.write_bytes(content)
+        cmd = [sys.executable, "-m", "edge_runtime.probe", str(model), "--runtime", runtime]
+        if images is not None:
+            np.save(Path(tmp) / "x.npy", images)
+            cmd += ["--inputs", str(Path(tmp) / "x.npy"), "--out", str(Path(tmp) / "p.npy")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        lines = proc.stdout.strip().splitlines()
+        report = (
+            json.loads(lines[-1]) if lines else {"ok": False, "error": proc.stderr.strip()[-300:]}
+        )
+        probs = np.load(Path(tmp) / "p.npy") if report.get("ok") and images is not None else None
+    return report, probs
+
+
+def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Recall per class (fraction of each class's images predicted correctly)."""
+    return np.array([np.mean(y_pred[y_true == c] == c) for c in range(len(CLASS_NAMES))])
+
+
+def validate(
+    content: bytes, x_test: np.ndarray, y_test: np.ndarray, float_pred: np.ndarray
+) -> dict[str, Any]:
+    """Evaluate a converted model on the test set with the edge runtime's Classifier.
+
+    Returns:
+        accuracy, drop vs float (percentage points), argmax agreement with float, per-class
+        accuracy deltas (pp), and the input/output tensor specs.
+    """
+    clf = Classifier(content, runtime="ai-edge-litert", threads=2, name="converted model")
+    pred = clf.predict_classes(x_test)
+    acc = float(np.mean(pred == y_test))
+    float_acc = float(np.mean(float_pred == y_test))
+    deltas = (per_class_accuracy(y_test, pred) - per_class_accuracy(y_test, float_pred)) * 100
+    return {
+        "test_accuracy": acc,
+        "float_test_accuracy": float_acc,
+        "accuracy_drop_pp": round((float_acc - acc) * 100, 3),
+        "agreement_with_float": float(np.mean(pred == float_pred)),
+        "per_class_delta_pp": {n: round(float(d), 2) for n, d in zip(CLASS_NAMES, deltas, strict=True)},
+        "input": clf.input.as_json(),
+        "output": clf.output.as_json(),
+        "predictions": pred,
+    }
+
+
+def c_array(content: bytes, name: str) -> tuple[str, str]:
+    """A TFLite Micro style C array: (header, source). The array is 16-byte aligned."""
+    header = (
+        f"// Generated by fmnist-convert. {len(content):,} bytes.\n#pragma once\n\n"
+        f"extern const unsigned char {name}[];\nextern const unsigned int {name}_len;\n"
+    )
+    rows = [
+        ", ".join(f"0x{b:02x}" for b in content[i : i + 12]) for i in range(0, len(content), 12)
+    ]
+    source = (
+        f'#include "{name}.h"\n\n// Aligned: TFLite Micro reads the flatbuffer in place.\n'
+        f"alignas(16) const unsigned char {name}[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+        f"const unsigned int {name}_len = {len(content)};\n"
+    )
+    return header, source
+
+
+def tool_versions() -> dict[str, str]:
+    """TF, Keras, numpy and Python versions, recorded in every sidecar."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "converter": f"tf.lite {tf.__version__}",
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,123 @@
+"""What ``fmnist-edge classify`` does, as one library call: :func:`classify_paths`."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edge_runtime.atomic import atomic_path
+from edge_runtime.classifier import Classifier, Prediction
+from edge_runtime.preprocess import ImageError, load_image, model_input
+
+DEFAULT_MODEL = Path("artifacts/model_int8.tflite")
+
+
+def default_model() -> Path:
+    """``$FMNIST_MODEL`` if set, else ``./artifacts/model_int8.tflite``."""
+    return Path(os.environ.get("FMNIST_MODEL") or DEFAULT_MODEL)
+
+
+def _image_suffixes() -> set[str]:
+    Image.init()
+    return {ext.lower() for ext in Image.registered_extensions()}
+
+
+def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | None]]:
+    """Expand CLI arguments into image paths, in order.
+
+    A file is yielded as is (even if it is not an image: it then fails with a clear message).
+    A directory yields its image files (by extension, sorted, not recursive). A pattern that is
+    not an existing path is globbed. Something that matches nothing is yielded with ``None``.
+
+    Yields:
+        ``(shown name, path or None)``.
+    """
+    suffixes = _image_suffixes()
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix.lower() in suffixes:
+                    yield str(child), child
+        elif path.exists() or not glob.has_magic(arg):
+            yield arg, path
+        else:
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                yield arg, None
+            for match in matches:
+                yield match, Path(match)
+
+
+def _emit(record: dict, as_json: bool, prediction: Prediction | None, top_k: int) -> None:
+    if as_json:
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+        return
+    if prediction is None:
+        return
+    print(f"{record['path']}: {prediction.label} ({prediction.score:.1%})", flush=True)
+    if top_k > 1:
+        for rank, (label, _, score) in enumerate(prediction.top_k, 1):
+            print(f"    {rank}. {label:<12} {score:6.1%}")
+
+
+def classify_paths(
+    model: Path,
+    paths: list[str],
+    top_k: int = 1,
+    as_json: bool = False,
+    threads: int = 1,
+    runtime: str | None = None,
+    save_preprocessed: Path | None = None,
+) -> int:
+    """Classify every image named by ``paths`` and print one result per image.
+
+    Bad images are reported on stderr (one line each: file and problem) and, with ``as_json``,
+    as ``{"path", "error"}`` on stdout; the rest are still classified.
+
+    Args:
+        model: A .tflite file with its sidecar .json beside it.
+        paths: Files, directories or glob patterns.
+        top_k: Classes to list per image (human output) / in ``top_k`` (JSON).
+        as_json: One JSON object per line instead of text.
+        threads: Interpreter threads.
+        runtime: ``ai-edge-litert``, ``tflite-runtime`` or None (automatic).
+        save_preprocessed: Write the 28×28 image the model saw for each input here (PNG).
+
+    Returns:
+        The exit code: 0 if every image was classified, 1 if any failed.
+
+    Raises:
+        ModelError, RuntimeMissingError: The model cannot be used (nothing is classified).
+    """
+    classifier = Classifier.from_file(model, threads=threads, runtime=runtime)
+    failures = 0
+    for shown, path in expand_paths(paths):
+        try:
+            if path is None:
+                raise ImageError(shown, "no such file (the pattern matched nothing)")
+            image = load_image(path)
+            batch = model_input([image])
+            prediction = classifier.prediction(classifier.probabilities(batch)[0], top_k)
+            if save_preprocessed is not None:
+                _save_preprocessed(save_preprocessed, path, batch[0, :, :, 0])
+        except ImageError as e:
+            failures += 1
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            _emit({"path": shown, "error": e.problem}, as_json, None, top_k)
+            continue
+        _emit({"path": shown, **prediction.as_json()}, as_json, prediction, top_k)
+    return 1 if failures else 0
+
+
+def _save_preprocessed(folder: Path, source: Path, pixels: np.ndarray) -> None:
+    """Write the exact 28×28 pixels the model saw (zoom in a viewer; nothing is resampled)."""
+    with atomic_path(folder / f"{source.stem}.preprocessed.png") as tmp:
+        Image.fromarray(pixels, "L").save(tmp, format="PNG")

@@ -1,0 +1,370 @@
+"""One ``Classifier`` around a TFLite interpreter: sidecar checks, (de)quantization, predictions.
+
+``fmnist-edge classify``, the webcam loop, the converter's validation and the benchmarks all use
+this class, so every number the project reports comes through the same code the Pi runs.
+
+Interpreters: ai-edge-litert (preferred; the maintained successor) or tflite-runtime 2.14 (the
+only one on 32-bit Pi OS). Neither is imported until a model is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime import CLASS_NAMES
+from edge_runtime.preprocess import model_input
+
+RUNTIMES = {
+    # name: (module holding Interpreter, distribution for its version)
+    "ai-edge-litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+}
+SIDECAR_FORMAT = "fmnist-tflite/1"
+
+
+class RuntimeMissingError(ImportError):
+    """No usable TFLite interpreter is installed. The message names the extra to install."""
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used. ``str()`` is one line naming the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+
+
+def load_runtime(runtime: str | None = None) -> tuple[type, str, str]:
+    """Import an interpreter class.
+
+    Args:
+        runtime: ``ai-edge-litert``, ``tflite-runtime``, or None for the first one installed
+            (in that order).
+
+    Returns:
+        ``(Interpreter class, runtime name, runtime version)``.
+
+    Raises:
+        RuntimeMissingError: The requested runtime (or any, for None) is not installed.
+    """
+    names = [runtime] if runtime else list(RUNTIMES)
+    for name in names:
+        if name not in RUNTIMES:
+            raise ValueError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
+        module_name, dist = RUNTIMES[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return module.Interpreter, name, importlib.metadata.version(dist)
+    wanted = runtime or " or ".join(RUNTIMES)
+    raise RuntimeMissingError(
+        f"no TFLite interpreter: {wanted} is not installed. Install the edge extra: "
+        f"pip install '.[edge]' (or pip install {runtime or 'ai-edge-litert'})"
+    )
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output as the interpreter reports it.
+
+    ``scale == 0`` means the tensor is not quantized (float32): values pass through as they are.
+    """
+
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> TensorSpec:
+        scale, zero_point = details["quantization"]
+        return cls(
+            int(details["index"]),
+            tuple(int(d) for d in details["shape"]),
+            np.dtype(details["dtype"]),
+            float(scale),
+            int(zero_point),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "dtype": self.dtype.name,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+        }
+
+
+def quantize(
+    values: np.ndarray, dtype: np.dtype | type, scale: float, zero_point: int
+) -> np.ndarray:
+    """Real values to a tensor's storage type: ``round(v / scale) + zero_point``, saturated.
+
+    Args:
+        values: Real values (for this model's input: raw pixels 0–255).
+        dtype: The tensor's dtype (int8, uint8, int16, or float32).
+        scale: The tensor's scale; 0 means not quantized, so values are only cast.
+        zero_point: The tensor's zero point.
+    """
+    dtype = np.dtype(dtype)
+    if scale == 0:
+        return np.asarray(values).astype(dtype)
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"a quantized tensor must be integer, got {dtype}")
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(values, np.float64) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """A tensor's stored values to real float32: ``(q - zero_point) * scale`` (or a cast if scale is 0)."""
+    if scale == 0:
+        return np.asarray(values, np.float32)
+    return ((np.asarray(values, np.float32) - zero_point) * scale).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result. ``score`` is the softmax probability of ``label`` (0–1)."""
+
+    label: str
+    class_id: int
+    score: float
+    top_k: list[tuple[str, int, float]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "class_id": self.class_id,
+            "score": round(self.score, 6),
+            "top_k": [{"label": n, "class_id": i, "score": round(s, 6)} for n, i, s in self.top_k],
+        }
+
+
+def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
+    """``model_int8.tflite`` → ``model_int8.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def _check_model_bytes(path: Path, content: bytes) -> None:
+    if not content:
+        raise ModelError(path, "empty file")
+    if content[:4] == b"PK\x03\x04" and zipfile.is_zipfile(path):
+        raise ModelError(
+            path, "is a Keras model (.keras), not TFLite: convert it with fmnist-convert"
+        )
+    if content[4:8] != b"TFL3":
+        raise ModelError(path, "not a TFLite model (no TFL3 identifier)")
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ logging) while the interpreter is created.
+
+    Both runtimes print "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." there, which
+    would break the one-line-per-problem stderr of the CLI. Load failures still surface as the
+    Python exception they raise.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class Classifier:
+    """A Fashion-MNIST TFLite model ready to classify.
+
+    Build one with :meth:`from_file` (checks the sidecar) or :meth:`from_bytes`, then call
+    :meth:`classify` for one image or :meth:`probabilities` for a batch of model input.
+    """
+
+    def __init__(
+        self,
+        content: bytes,
+        labels: tuple[str, ...] = CLASS_NAMES,
+        threads: int = 1,
+        runtime: str | None = None,
+        name: str = "<model>",
+    ) -> None:
+        """Load a model from its bytes. Prefer :meth:`from_file` for files on disk.
+
+        Args:
+            content: The .tflite flatbuffer.
+            labels: Class names by output index.
+            threads: Interpreter threads (1 is best for single images on a Pi).
+            runtime: ``ai-edge-litert``, ``tflite-runtime`` or None for automatic.
+            name: What to call the model in errors.
+
+        Raises:
+            ModelError: The bytes are not a model this runtime can run.
+            RuntimeMissingError: No interpreter is installed.
+        """
+        interpreter_class, self.runtime, self.runtime_version = load_runtime(runtime)
+        self.labels = tuple(labels)
+        self.name = name
+        self.metadata: dict[str, Any] | None = None  # the sidecar, when loaded by from_file
+        try:
+            with _quiet_stderr():
+                self._interpreter = interpreter_class(model_content=content, num_threads=threads)
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "Didn't find op" in str(e):
+                problem += f" (this model needs a newer runtime than {self.runtime} {self.runtime_version})"
+            raise ModelError(name, f"cannot load with {self.runtime}: {problem}") from None
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(
+                name, f"expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
+            )
+        self.input = TensorSpec.from_details(inputs[0])
+        self.output = TensorSpec.from_details(outputs[0])
+        if self.input.shape[1:] != (28, 28, 1) or self.output.shape[-1] != len(self.labels):
+            raise ModelError(
+                name,
+                f"input {self.input.shape} / output {self.output.shape} do not fit "
+                f"a 28x28x1 image and {len(self.labels)} labels",
+            )
+        self._batch = self.input.shape[0]
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], threads: int = 1, runtime: str | None = None
+    ) -> Classifier:
+        """Load ``path`` and its sidecar ``path.with_suffix('.json')``.
+
+        The sidecar must exist and its SHA-256 must match the model: a model copied without its
+        metadata, or replaced after conversion, is refused rather than run with wrong labels or
+        wrong quantization.
+
+        Raises:
+            ModelError: Missing, unreadable, not TFLite, or not matching its sidecar.
+            RuntimeMissingError: No interpreter is installed.
+        """
+        path = Path(path)
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(
+                path, "no such model file (run `make convert`, or pass --model)"
+            ) from None
+        except IsADirectoryError:
+            raise ModelError(path, "is a directory, not a model file") from None
+        except OSError as e:
+            raise ModelError(path, f"cannot read ({e.strerror or e})") from None
+        _check_model_bytes(path, content)
+        meta = read_sidecar(path)
+        digest = hashlib.sha256(content).hexdigest()
+        if meta["sha256"]["tflite"] != digest:
+            raise ModelError(
+                path,
+                f"SHA-256 {digest[:12]}... does not match its sidecar "
+                f"({meta['sha256']['tflite'][:12]}...): model and metadata are from different conversions",
+            )
+        classifier = cls(content, tuple(meta["labels"]), threads, runtime, name=str(path))
+        expected = meta["input"]
+        if expected["dtype"] != classifier.input.dtype.name:
+            raise ModelError(
+                path,
+                f"input dtype {classifier.input.dtype.name} does not match sidecar {expected['dtype']}",
+            )
+        classifier.metadata = meta
+        return classifier
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of model input.
+
+        Args:
+            batch: uint8 (N, 28, 28, 1) raw pixels from :func:`edge_runtime.preprocess.model_input`.
+
+        Returns:
+            float32 (N, 10) probabilities, dequantized with the output tensor's scale and zero point.
+        """
+        if len(batch) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        if len(batch) != self._batch:
+            self._interpreter.resize_tensor_input(self.input.index, [len(batch), 28, 28, 1])
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        q = quantize(batch, self.input.dtype, self.input.scale, self.input.zero_point)
+        self._interpreter.set_tensor(self.input.index, q)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self.output.index)
+        return dequantize(raw, self.output.scale, self.output.zero_point)
+
+    def invoke_only(self) -> None:
+        """Run the interpreter on whatever input is set (for benchmarks that time invoke alone)."""
+        self._interpreter.invoke()
+
+    def predict_classes(self, batch: np.ndarray, chunk: int = 500) -> np.ndarray:
+        """Argmax class ids for many images, ``chunk`` at a time (resizing the input tensor)."""
+        out = [
+            np.argmax(self.probabilities(batch[i : i + chunk]), axis=1)
+            for i in range(0, len(batch), chunk)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def prediction(self, probs: np.ndarray, top_k: int = 1) -> Prediction:
+        """Turn one row of probabilities into a :class:`Prediction` with the ``top_k`` best."""
+        order = np.argsort(probs)[::-1][: max(1, top_k)]
+        top = [(self.labels[i], int(i), float(probs[i])) for i in order]
+        return Prediction(top[0][0], top[0][1], top[0][2], top)
+
+    def classify(self, image: Any, top_k: int = 1) -> Prediction:
+        """Classify one image.
+
+        Args:
+            image: A Pillow image of any mode, or a uint8 array (H, W) or (H, W, 3) in **RGB**
+                order (convert OpenCV's BGR first). It goes through
+                :func:`edge_runtime.preprocess.model_input`.
+            top_k: How many classes to list in ``Prediction.top_k``.
+        """
+        return self.prediction(self.probabilities(model_input([image]))[0], top_k)
+
+
+def read_sidecar(model_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and sanity-check the sidecar JSON beside ``model_path``.
+
+    Raises:
+        ModelError: Missing, not JSON, or lacking the fields the runtime needs.
+    """
+    path = sidecar_path(model_path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            model_path, f"its sidecar {path.name} is missing; copy it beside the model"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(path, f"unreadable sidecar ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
+        raise ModelError(path, f"not an fmnist sidecar (format should be {SIDECAR_FORMAT})")
+    try:
+        labels, digest, _ = meta["labels"], meta["sha256"]["tflite"], meta["input"]["dtype"]
+    except (KeyError, TypeError) as e:
+        raise ModelError(path, f"sidecar lacks {e}") from None
+    if not (
+        isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)
+    ) or not isinstance(digest, str):
+        raise ModelError(path, "sidecar labels or sha256 are malformed")
+    return meta
