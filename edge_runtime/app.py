@@ -29,29 +29,32 @@ def _image_suffixes() -> set[str]:
     return {ext.lower() for ext in Image.registered_extensions()}
 
 
-def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | None]]:
+def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | ImageError]]:
     """Expand CLI arguments into image paths, in order.
 
     A file is yielded as is (even if it is not an image: it then fails with a clear message).
     A directory yields its image files (by extension, sorted, not recursive). A pattern that is
-    not an existing path is globbed. Something that matches nothing is yielded with ``None``.
+    not an existing path is globbed. A folder without images, or a pattern that matches
+    nothing, is yielded as an :class:`ImageError` so that it is reported like a bad file.
 
     Yields:
-        ``(shown name, path or None)``.
+        ``(shown name, path or the error to report)``.
     """
     suffixes = _image_suffixes()
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.is_file() and child.suffix.lower() in suffixes:
-                    yield str(child), child
+            children = sorted(c for c in path.iterdir() if c.is_file() and c.suffix.lower() in suffixes)
+            if not children:
+                yield arg, ImageError(arg, "is a directory with no image files in it")
+            for child in children:
+                yield str(child), child
         elif path.exists() or not glob.has_magic(arg):
             yield arg, path
         else:
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
-                yield arg, None
+                yield arg, ImageError(arg, "no such file (the pattern matched nothing)")
             for match in matches:
                 yield match, Path(match)
 
@@ -101,8 +104,8 @@ def classify_paths(
     failures = 0
     for shown, path in expand_paths(paths):
         try:
-            if path is None:
-                raise ImageError(shown, "no such file (the pattern matched nothing)")
+            if isinstance(path, ImageError):
+                raise path
             image = load_image(path)
             batch = model_input([image])
             prediction = classifier.prediction(classifier.probabilities(batch)[0], top_k)

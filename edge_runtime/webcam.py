@@ -43,14 +43,17 @@ def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
 
 
 def opencv_frames(source: str) -> Iterator[np.ndarray]:
-    """Frames from a camera index (``0``), a device (``/dev/video0``) or a video file, as RGB.
+    """Frames from a camera index (``0``), a device (``/dev/video0``), a video file or an image
+    sequence (``frame_%03d.png``), as RGB.
 
     Raises:
         SourceError: The source cannot be opened.
     """
     cv2 = _cv2()
     target: int | str = int(source) if source.isdigit() else source
-    if isinstance(target, str) and not target.startswith("/dev/") and not Path(target).is_file():
+    # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
+    is_sequence = isinstance(target, str) and "%" in target
+    if isinstance(target, str) and not (target.startswith("/dev/") or is_sequence or Path(target).is_file()):
         raise SourceError(f"{source}: no such video file or camera")
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
