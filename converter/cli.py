@@ -61,6 +61,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     help="c-array also writes model_<mode>.cc/.h for TFLite Micro.",
 )
 @click.option(
+    "--debug",
+    is_flag=True,
+    help="With int8: write a per-layer quantization error report (int8_debug.json/.png).",
+)
+@click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("artifacts"),
@@ -80,6 +85,7 @@ def main(
     io_type: str,
     target_runtime: str,
     fmt: str,
+    debug: bool,
     out_dir: Path,
     data_dir: Path | None,
 ) -> None:
@@ -96,6 +102,7 @@ def main(
         target_runtime,
         data_dir,
         c_format=fmt == "c-array",
+        debug=debug,
     )
     write_report_section(out_dir)
     for what, measured, ok in target_checks(sidecars):

@@ -282,3 +282,57 @@ def tool_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
+
+
+def debug_int8(model: keras.Model, rep: np.ndarray, out_dir: Path, samples: int = 200) -> dict[str, Any]:
+    """Per-layer int8 quantization error, to show *which* layer loses accuracy.
+
+    Runs ``tf.lite.experimental.QuantizationDebugger`` on ``samples`` representative images and
+    writes ``int8_debug.json`` (one row per quantized tensor, in graph order, with RMSE/scale:
+    the error in units of that tensor's quantization step) and ``int8_debug.png``.
+
+    Returns:
+        The JSON written.
+    """
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import tensorflow as tf
+
+    from edge_runtime.atomic import atomic_path, write_text
+
+    conv = _converter(model, "int8", rep, "float32")  # the debugger needs float I/O
+    subset = rep[:samples]
+
+    def dataset() -> Iterator[list[np.ndarray]]:
+        for image in subset:
+            yield [image[np.newaxis].astype(np.float32)]
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset)
+        debugger.run()
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    rows = []
+    for r in csv.DictReader(io.StringIO(buffer.getvalue())):
+        scale = float(r["scale"])
+        rmse = float(np.sqrt(float(r["mean_squared_error"])))
+        rows.append({"tensor": r["tensor_name"], "op": r["op_name"], "scale": scale,
+                     "zero_point": int(float(r["zero_point"])), "rmse": rmse,
+                     "rmse_over_scale": rmse / scale if scale else None,
+                     "max_abs_error": float(r["max_abs_error"])})
+    report = {"samples": len(subset), "layers": rows,
+              "worst": max(rows, key=lambda r: r["rmse_over_scale"] or 0)["tensor"] if rows else None}
+    write_text(out_dir / "int8_debug.json", json.dumps(report, indent=1))
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
+    names = [f"{r['op']}: {r['tensor'][-40:]}" for r in rows]
+    ax.barh(names[::-1], [r["rmse_over_scale"] or 0 for r in rows][::-1])
+    ax.set_xlabel("RMSE / scale (error in quantization steps)")
+    ax.set_title(f"int8 per-layer error on {len(subset)} representative images")
+    with atomic_path(out_dir / "int8_debug.png") as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -18,6 +19,7 @@ from converter.convert import (
     ConvertError,
     c_array,
     convert_bytes,
+    debug_int8,
     load_keras,
     min_runtime_version,
     probe_runtime,
@@ -60,6 +62,7 @@ def convert_models(
     target: str = "ai-edge-litert",
     data_dir: Path | None = None,
     c_format: bool = False,
+    debug: bool = False,
 ) -> list[dict[str, Any]]:
     """Convert ``model_path`` to each of ``modes``, validate each on the test set, write each.
 
@@ -76,6 +79,7 @@ def convert_models(
         target: ``tflite-runtime-2.14`` refuses modes that runtime cannot load.
         data_dir: Fashion-MNIST folder (default: the usual lookup).
         c_format: Also write ``model_<mode>.cc/.h`` for TFLite Micro.
+        debug: With int8, also write the per-layer error report ``int8_debug.json/.png``.
 
     Returns:
         The sidecars written, in ``modes`` order.
@@ -167,6 +171,10 @@ def convert_models(
             f"{'loads' if probe.get('ok') else 'FAILS'}  [{time.perf_counter() - start:.0f} s]"
         )
         written.append(sidecar)
+        if debug and mode == "int8":
+            _log("[int8] per-layer quantization debugger")
+            report = debug_int8(model, rep, out_dir)
+            _log(f"[int8] wrote int8_debug.json/.png; largest error (in steps) at {report['worst']}")
     return written
 
 
@@ -200,6 +208,14 @@ def target_checks(sidecars: list[dict[str, Any]]) -> list[tuple[str, str, bool]]
     return checks
 
 
+def _debug_figure(out_dir: Path) -> str:
+    png = out_dir / "int8_debug.png"
+    if not png.is_file():
+        return ""
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f'<h3>int8 per-layer error</h3><img src="data:image/png;base64,{data}" alt="int8 debug">'
+
+
 def write_report_section(out_dir: Path) -> Path:
     """Write ``conversion.html``, the report's section comparing float and every converted model."""
     sidecars = [json.loads(p.read_text()) for p in sorted(out_dir.glob("model_*.json"))]
@@ -229,6 +245,7 @@ through the edge runtime's Classifier (ai-edge-litert) and loaded on tflite-runt
 <table><tr><th>mode</th><th>bytes</th><th>accuracy</th><th>drop (pp)</th><th>agreement with float</th>
 <th>input dtype</th><th>loads on tflite-runtime 2.14</th></tr>{rows}</table>
 <ul>{checks}</ul>
+{_debug_figure(out_dir)}
 <h3>Per-class accuracy change vs float (pp)</h3>
 <table><tr><th>mode</th>{"".join(f"<th>{html.escape(n)}</th>" for n in CLASS_NAMES)}</tr>{deltas}</table>
 """

@@ -1,0 +1,84 @@
+"""Training benchmark: this project's recipe against the seed's, timed in the same run.
+
+Both recipes run as whole processes, one after the other, on the same machine, so the ratio
+compares like with like (TensorFlow import, data loading, training and test evaluation all
+included). The seed recipe is the seed project's: the same network, Keras defaults (Adam at
+1e-3), batch 32, 10 epochs, no augmentation, no schedule, no early stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SEED_EPOCHS = 10
+SEED_BATCH = 32
+
+
+def seed_recipe(seed: int = 0) -> dict:
+    """Train the seed's way in this process and return its test accuracy and fit time."""
+    import keras
+    import numpy as np
+
+    from edge_runtime.preprocess import model_input
+    from trainer.data import load_data
+    from trainer.model import build_model
+
+    keras.utils.set_random_seed(seed)
+    data = load_data()
+    model = build_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(model_input(data.x_train).astype(np.float32), data.y_train,
+              batch_size=SEED_BATCH, epochs=SEED_EPOCHS, verbose=2)
+    fit_seconds = time.perf_counter() - start
+    pred = np.argmax(model.predict(model_input(data.x_test).astype(np.float32), verbose=0), axis=1)
+    return {"test_accuracy": float(np.mean(pred == data.y_test)), "fit_seconds": fit_seconds,
+            "epochs": SEED_EPOCHS}
+
+
+def _timed(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return seconds, proc.stdout
+
+
+def compare(out: Path | None = None) -> dict:
+    """Run our ``fmnist-train fit`` and the seed recipe back to back; return both and the ratio.
+
+    Takes about 12 minutes on 2 cores (the seed recipe alone is most of it).
+    """
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        print("training with this project's recipe (fmnist-train fit)...", file=sys.stderr, flush=True)
+        ours_s, _ = _timed([str(bin_dir / "fmnist-train"), "fit", "--out-dir", tmp])
+        ours = json.loads((Path(tmp) / "metrics.json").read_text())
+    print("training with the seed recipe (batch 32, 10 epochs)...", file=sys.stderr, flush=True)
+    seed_s, stdout = _timed([sys.executable, "-m", "benchmarks.training"])
+    seed = json.loads(stdout.strip().splitlines()[-1])
+    result = {
+        "ours": {"wall_seconds": round(ours_s, 1), "fit_seconds": ours["train_seconds"],
+                 "test_accuracy": ours["test_accuracy"], "epochs": ours["epochs"], "config": ours["config"]},
+        "seed_recipe": {"wall_seconds": round(seed_s, 1), "fit_seconds": round(seed["fit_seconds"], 1),
+                        "test_accuracy": seed["test_accuracy"], "epochs": seed["epochs"],
+                        "config": {"batch_size": SEED_BATCH, "optimizer": "Adam(1e-3)", "augment": "none"}},
+        "wall_time_ratio": round(ours_s / seed_s, 3),
+        "note": "whole-process wall times measured back to back in one run on this machine",
+    }
+    if out is not None:
+        from edge_runtime.atomic import write_text
+
+        write_text(out, json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    # `python -m benchmarks.training` runs the seed recipe alone and prints its result as JSON.
+    print(json.dumps(seed_recipe()))

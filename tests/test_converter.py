@@ -1,0 +1,211 @@
+"""Converter: tiny models built here, converted in tmp_path, compared with Keras in every mode."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.convert import MODES, ConvertError, check_representative
+from edge_runtime.classifier import Classifier
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(dataset, tmp_path_factory):
+    """A tiny CNN trained for 2 epochs on real images, saved as .keras, plus test inputs."""
+    import keras
+
+    from edge_runtime.preprocess import model_input
+    from tests.fixtures.make_fixtures import build_tiny
+    from trainer.train import save_model
+
+    keras.utils.set_random_seed(0)
+    model = build_tiny()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(model_input(dataset.x_train[:10000]).astype(np.float32), dataset.y_train[:10000],
+              epochs=2, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    save_model(model, path)
+    x = model_input(dataset.x_test[:300])
+    rep = model_input(dataset.x_train[10000:10200])
+    return {"model": model, "path": path, "x": x, "rep": rep,
+            "probs": model.predict(x.astype(np.float32), verbose=0)}
+
+
+def tflite_probs(content: bytes, x: np.ndarray) -> tuple[Classifier, np.ndarray]:
+    clf = Classifier(content, runtime="ai-edge-litert")
+    return clf, clf.probabilities(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_matches_keras(tiny, mode: str):
+    from converter.convert import convert_bytes
+
+    content = convert_bytes(tiny["model"], mode, tiny["rep"])
+    clf, probs = tflite_probs(content, tiny["x"])
+    keras_probs, keras_top1 = tiny["probs"], tiny["probs"].argmax(1)
+    if mode == "float32":
+        np.testing.assert_allclose(probs, keras_probs, atol=1e-5)
+    elif mode == "float16":
+        np.testing.assert_allclose(probs, keras_probs, atol=5e-3)
+    elif mode == "int16x8":
+        np.testing.assert_allclose(probs, keras_probs, atol=2e-2)
+    else:  # dynamic, int8: top-1 agreement
+        assert np.mean(probs.argmax(1) == keras_top1) >= 0.95
+    expected_input = {"int8": np.int8, "int16x8": np.int16}.get(mode, np.float32)
+    assert clf.input.dtype == np.dtype(expected_input)
+
+
+@pytest.mark.parametrize(("io_type", "dtype"), [("int8", np.int8), ("uint8", np.uint8), ("float32", np.float32)])
+def test_int8_io_types(tiny, io_type: str, dtype):
+    from converter.convert import convert_bytes
+
+    clf, probs = tflite_probs(convert_bytes(tiny["model"], "int8", tiny["rep"], io_type), tiny["x"])
+    assert clf.input.dtype == np.dtype(dtype) and clf.output.dtype == np.dtype(dtype)
+    if io_type != "float32":
+        # Rescaling inside the model makes a raw pixel map exactly onto the integer input.
+        assert clf.input.scale == 1.0 and clf.input.zero_point == (-128 if io_type == "int8" else 0)
+    assert np.mean(probs.argmax(1) == tiny["probs"].argmax(1)) >= 0.95
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str):
+    """tflite-runtime runs in a subprocess (it cannot share a process with TensorFlow)."""
+    from converter.convert import convert_bytes, probe_runtime
+
+    content = convert_bytes(tiny["model"], mode, tiny["rep"])
+    report, probs_214 = probe_runtime(content, "tflite-runtime", tiny["x"])
+    assert report["ok"], report
+    assert report["version"].startswith("2.14")
+    clf, probs = tflite_probs(content, tiny["x"])
+    assert np.mean(probs_214.argmax(1) == probs.argmax(1)) >= 0.99
+    if clf.output.scale:  # quantized output: compare in output steps
+        steps = np.round(np.abs(probs_214 - probs) / clf.output.scale)
+        # The two runtimes use different int8 kernels; most outputs match to one step, a few
+        # differ by more (measured on the trained model: 99.0% within one step, max 11+).
+        assert np.mean(steps <= 1) >= 0.98
+    else:
+        np.testing.assert_allclose(probs_214, probs, atol=2e-3)
+
+
+def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Path):
+    import hashlib
+
+    from converter.pipeline import convert_models
+
+    sidecars = convert_models(tiny["path"], ["float32", "int8"], tmp_path, samples=100, c_format=True)
+    assert [s["quantization"] for s in sidecars] == ["float32", "int8"]
+    for mode in ("float32", "int8"):
+        model = tmp_path / f"model_{mode}.tflite"
+        meta = json.loads(model.with_suffix(".json").read_text())
+        assert meta["sha256"]["tflite"] == hashlib.sha256(model.read_bytes()).hexdigest()
+        assert meta["sha256"]["source_keras"] == hashlib.sha256(tiny["path"].read_bytes()).hexdigest()
+        assert meta["labels"][0] == "T-shirt/top" and len(meta["labels"]) == 10
+        assert meta["size_bytes"] == model.stat().st_size
+        assert meta["min_runtime_version"] and meta["versions"]["tensorflow"].startswith("2.21")
+        assert meta["runtimes"] == {"ai-edge-litert": True, "tflite-runtime-2.14": True}
+        for key in ("test_accuracy", "float_test_accuracy", "accuracy_drop_pp", "agreement_with_float",
+                    "per_class_delta_pp", "input", "output"):
+            assert key in meta
+        Classifier.from_file(model)  # the runtime accepts what the converter wrote
+        header = (tmp_path / f"model_{mode}.h").read_text()
+        assert f"extern const unsigned int model_{mode}_len;" in header
+        assert "alignas(16)" in (tmp_path / f"model_{mode}.cc").read_text()
+    int8 = json.loads((tmp_path / "model_int8.json").read_text())
+    assert int8["representative"]["samples"] == 100 and int8["input"]["dtype"] == "int8"
+    assert json.loads((tmp_path / "model_float32.json").read_text())["representative"] is None
+
+
+def test_representative_set_checks():
+    with pytest.raises(ConvertError, match="expected raw pixels 0..255"):
+        check_representative(np.random.default_rng(0).random((10, 28, 28, 1)))  # a 0-1 set
+    with pytest.raises(ConvertError, match=r"shape \(10, 28, 28\)"):
+        check_representative(np.zeros((10, 28, 28), np.uint8))
+    check_representative(np.full((2, 28, 28, 1), 255, np.uint8))
+
+
+def convert_cli(model: Path, out: Path, *extra: str):
+    return run_cli("fmnist-convert", "--model", str(model), "--quantize", "float32", "--out-dir", str(out), *extra)
+
+
+def assert_one_line_error(r, *fragments: str) -> None:
+    assert r.returncode == 1, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_error_missing_and_corrupt_keras(tmp_path: Path, tiny):
+    assert_one_line_error(convert_cli(tmp_path / "nope.keras", tmp_path / "o"), "no such model file")
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(np.random.default_rng(0).bytes(2000))
+    assert_one_line_error(convert_cli(junk, tmp_path / "o"), "not a .keras model")
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(tiny["path"].read_bytes()[:3000])
+    assert_one_line_error(convert_cli(cut, tmp_path / "o"), str(cut))
+    assert not list((tmp_path / "o").glob("*")) if (tmp_path / "o").exists() else True
+
+
+def test_error_lambda_layer_is_refused(tmp_path: Path):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda t: t * 2.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    assert_one_line_error(convert_cli(path, tmp_path / "o"), "Lambda")
+
+
+def test_error_custom_object_is_refused(tmp_path: Path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="only_in_this_test")
+    class Doubler(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2.0
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), Doubler(), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    assert_one_line_error(convert_cli(path, tmp_path / "o"), str(path))
+
+
+def test_error_unwritable_out_dir(tmp_path: Path, tiny):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(convert_cli(tiny["path"], blocker / "out"), "cannot create output folder")
+
+
+def test_error_unknown_mode_is_a_usage_error(tiny, tmp_path: Path):
+    r = run_cli("fmnist-convert", "--model", str(tiny["path"]), "--quantize", "int4")
+    assert r.returncode == 2 and "Invalid value for '--quantize'" in r.stderr
+
+
+def test_zip_that_is_not_keras(tmp_path: Path):
+    path = tmp_path / "other.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("hello.txt", "hi")
+    assert_one_line_error(convert_cli(path, tmp_path / "o"), str(path))
+
+
+def test_real_short_trained_seed_model_accuracy_drop(dataset, tmp_path: Path):
+    """The real stack, briefly trained: float16 and int8 must stay close to float on 10,000 images."""
+    from converter.pipeline import convert_models
+    from trainer.train import TrainConfig, save_model, train
+
+    result = train(dataset, TrainConfig(epochs=2, batch_size=64, limit=12000, validation_size=600))
+    path = tmp_path / "short.keras"
+    save_model(result.model, path)
+    by_mode = {s["quantization"]: s for s in convert_models(path, ["float16", "int8"], tmp_path, samples=300)}
+    assert by_mode["float16"]["float_test_accuracy"] > 0.75  # 2 short epochs: ~0.79 seen
+    assert abs(by_mode["float16"]["accuracy_drop_pp"]) <= 0.1
+    assert by_mode["int8"]["accuracy_drop_pp"] <= 1.0
+    assert by_mode["int8"]["agreement_with_float"] >= 0.96
