@@ -10,12 +10,14 @@ ARTIFACTS ?= artifacts
 MODEL     := $(ARTIFACTS)/model.keras
 EXTRAS    ?= train,edge,webcam,dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Passed to `fmnist-train fit`, e.g. make train TRAIN_ARGS="--seed 1".
+INT8      := $(ARTIFACTS)/model_int8.tflite
+# Passed through, e.g. make train TRAIN_ARGS="--seed 1", make bench BENCH_ARGS="--training".
 TRAIN_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: all setup data train report test test-fast lint format clean
+.PHONY: all setup data train convert bench report test test-fast test-arm64 lint format clean
 
-all: data train report
+all: data train convert bench report
 
 # A venv with every extra. Stamped: re-runs only when pyproject.toml changes.
 setup: $(STAMP)
@@ -39,8 +41,17 @@ $(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtim
 	@$(MAKE) --no-print-directory data
 	$(BIN)/fmnist-train fit --out-dir $(ARTIFACTS) $(TRAIN_ARGS)
 
+# Every mode, validated on the test set, plus the int8 per-layer error report and C arrays.
+convert: $(INT8)
+$(INT8): $(MODEL) $(wildcard converter/*.py) edge_runtime/classifier.py edge_runtime/preprocess.py
+	$(BIN)/fmnist-convert --quantize all --debug --format c-array --out-dir $(ARTIFACTS)
+
+bench: $(ARTIFACTS)/benchmarks.json
+$(ARTIFACTS)/benchmarks.json: $(INT8) $(wildcard benchmarks/*.py)
+	$(BIN)/fmnist-bench --models $(ARTIFACTS) $(BENCH_ARGS)
+
 report: $(ARTIFACTS)/report.html
-$(ARTIFACTS)/report.html: $(MODEL) trainer/report.py
+$(ARTIFACTS)/report.html: $(MODEL) $(INT8) $(ARTIFACTS)/benchmarks.json trainer/report.py
 	$(BIN)/fmnist-train report --out-dir $(ARTIFACTS)
 
 # The whole suite, including the tests on the real dataset (CI runs this).

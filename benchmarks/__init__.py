@@ -1,0 +1,1 @@
+"""Benchmarks: every variant against the original Keras model, measured in one run."""

@@ -33,12 +33,20 @@ def seed_recipe(seed: int = 0) -> dict:
     model = build_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(model_input(data.x_train).astype(np.float32), data.y_train,
-              batch_size=SEED_BATCH, epochs=SEED_EPOCHS, verbose=2)
+    model.fit(
+        model_input(data.x_train).astype(np.float32),
+        data.y_train,
+        batch_size=SEED_BATCH,
+        epochs=SEED_EPOCHS,
+        verbose=2,
+    )
     fit_seconds = time.perf_counter() - start
     pred = np.argmax(model.predict(model_input(data.x_test).astype(np.float32), verbose=0), axis=1)
-    return {"test_accuracy": float(np.mean(pred == data.y_test)), "fit_seconds": fit_seconds,
-            "epochs": SEED_EPOCHS}
+    return {
+        "test_accuracy": float(np.mean(pred == data.y_test)),
+        "fit_seconds": fit_seconds,
+        "epochs": SEED_EPOCHS,
+    }
 
 
 def _timed(cmd: list[str]) -> tuple[float, str]:
@@ -57,18 +65,29 @@ def compare(out: Path | None = None) -> dict:
     """
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
-        print("training with this project's recipe (fmnist-train fit)...", file=sys.stderr, flush=True)
+        print(
+            "training with this project's recipe (fmnist-train fit)...", file=sys.stderr, flush=True
+        )
         ours_s, _ = _timed([str(bin_dir / "fmnist-train"), "fit", "--out-dir", tmp])
         ours = json.loads((Path(tmp) / "metrics.json").read_text())
     print("training with the seed recipe (batch 32, 10 epochs)...", file=sys.stderr, flush=True)
     seed_s, stdout = _timed([sys.executable, "-m", "benchmarks.training"])
     seed = json.loads(stdout.strip().splitlines()[-1])
     result = {
-        "ours": {"wall_seconds": round(ours_s, 1), "fit_seconds": ours["train_seconds"],
-                 "test_accuracy": ours["test_accuracy"], "epochs": ours["epochs"], "config": ours["config"]},
-        "seed_recipe": {"wall_seconds": round(seed_s, 1), "fit_seconds": round(seed["fit_seconds"], 1),
-                        "test_accuracy": seed["test_accuracy"], "epochs": seed["epochs"],
-                        "config": {"batch_size": SEED_BATCH, "optimizer": "Adam(1e-3)", "augment": "none"}},
+        "ours": {
+            "wall_seconds": round(ours_s, 1),
+            "fit_seconds": ours["train_seconds"],
+            "test_accuracy": ours["test_accuracy"],
+            "epochs": ours["epochs"],
+            "config": ours["config"],
+        },
+        "seed_recipe": {
+            "wall_seconds": round(seed_s, 1),
+            "fit_seconds": round(seed["fit_seconds"], 1),
+            "test_accuracy": seed["test_accuracy"],
+            "epochs": seed["epochs"],
+            "config": {"batch_size": SEED_BATCH, "optimizer": "Adam(1e-3)", "augment": "none"},
+        },
         "wall_time_ratio": round(ours_s / seed_s, 3),
         "note": "whole-process wall times measured back to back in one run on this machine",
     }

@@ -244,7 +244,9 @@ def validate(
         "float_test_accuracy": float_acc,
         "accuracy_drop_pp": round((float_acc - acc) * 100, 3),
         "agreement_with_float": float(np.mean(pred == float_pred)),
-        "per_class_delta_pp": {n: round(float(d), 2) for n, d in zip(CLASS_NAMES, deltas, strict=True)},
+        "per_class_delta_pp": {
+            n: round(float(d), 2) for n, d in zip(CLASS_NAMES, deltas, strict=True)
+        },
         "input": clf.input.as_json(),
         "output": clf.output.as_json(),
         "predictions": pred,
@@ -284,7 +286,9 @@ def tool_versions() -> dict[str, str]:
     }
 
 
-def debug_int8(model: keras.Model, rep: np.ndarray, out_dir: Path, samples: int = 200) -> dict[str, Any]:
+def debug_int8(
+    model: keras.Model, rep: np.ndarray, out_dir: Path, samples: int = 200
+) -> dict[str, Any]:
     """Per-layer int8 quantization error, to show *which* layer loses accuracy.
 
     Runs ``tf.lite.experimental.QuantizationDebugger`` on ``samples`` representative images and
@@ -320,12 +324,22 @@ def debug_int8(model: keras.Model, rep: np.ndarray, out_dir: Path, samples: int 
     for r in csv.DictReader(io.StringIO(buffer.getvalue())):
         scale = float(r["scale"])
         rmse = float(np.sqrt(float(r["mean_squared_error"])))
-        rows.append({"tensor": r["tensor_name"], "op": r["op_name"], "scale": scale,
-                     "zero_point": int(float(r["zero_point"])), "rmse": rmse,
-                     "rmse_over_scale": rmse / scale if scale else None,
-                     "max_abs_error": float(r["max_abs_error"])})
-    report = {"samples": len(subset), "layers": rows,
-              "worst": max(rows, key=lambda r: r["rmse_over_scale"] or 0)["tensor"] if rows else None}
+        rows.append(
+            {
+                "tensor": r["tensor_name"],
+                "op": r["op_name"],
+                "scale": scale,
+                "zero_point": int(float(r["zero_point"])),
+                "rmse": rmse,
+                "rmse_over_scale": rmse / scale if scale else None,
+                "max_abs_error": float(r["max_abs_error"]),
+            }
+        )
+    report = {
+        "samples": len(subset),
+        "layers": rows,
+        "worst": max(rows, key=lambda r: r["rmse_over_scale"] or 0)["tensor"] if rows else None,
+    }
     write_text(out_dir / "int8_debug.json", json.dumps(report, indent=1))
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
     names = [f"{r['op']}: {r['tensor'][-40:]}" for r in rows]

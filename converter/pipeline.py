@@ -174,7 +174,9 @@ def convert_models(
         if debug and mode == "int8":
             _log("[int8] per-layer quantization debugger")
             report = debug_int8(model, rep, out_dir)
-            _log(f"[int8] wrote int8_debug.json/.png; largest error (in steps) at {report['worst']}")
+            _log(
+                f"[int8] wrote int8_debug.json/.png; largest error (in steps) at {report['worst']}"
+            )
     return written
 
 

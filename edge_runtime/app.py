@@ -44,7 +44,9 @@ def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | ImageError]]:
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            children = sorted(c for c in path.iterdir() if c.is_file() and c.suffix.lower() in suffixes)
+            children = sorted(
+                c for c in path.iterdir() if c.is_file() and c.suffix.lower() in suffixes
+            )
             if not children:
                 yield arg, ImageError(arg, "is a directory with no image files in it")
             for child in children:

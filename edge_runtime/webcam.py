@@ -53,7 +53,9 @@ def opencv_frames(source: str) -> Iterator[np.ndarray]:
     target: int | str = int(source) if source.isdigit() else source
     # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
     is_sequence = isinstance(target, str) and "%" in target
-    if isinstance(target, str) and not (target.startswith("/dev/") or is_sequence or Path(target).is_file()):
+    if isinstance(target, str) and not (
+        target.startswith("/dev/") or is_sequence or Path(target).is_file()
+    ):
         raise SourceError(f"{source}: no such video file or camera")
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
@@ -126,19 +128,32 @@ class Summary:
 
     def text(self) -> str:
         histogram = ", ".join(f"{label} {n}" for label, n in self.labels.most_common())
-        return (f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS), "
-                f"ended by {self.ended_by}; labels: {histogram or 'none'}")
+        return (
+            f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS), "
+            f"ended by {self.ended_by}; labels: {histogram or 'none'}"
+        )
 
 
-def _draw(cv2, frame_rgb: np.ndarray, labels: tuple[str, ...], probs: np.ndarray, fps: float) -> np.ndarray:  # noqa: ANN001
+def _draw(
+    cv2, frame_rgb: np.ndarray, labels: tuple[str, ...], probs: np.ndarray, fps: float
+) -> np.ndarray:  # noqa: ANN001
     canvas = bgr_to_rgb(frame_rgb)  # back to BGR for OpenCV's window
     best = int(np.argmax(probs))
-    cv2.putText(canvas, f"{labels[best]} {probs[best]:.0%}  {fps:.0f} FPS", (10, 30),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 255, 0), 2)
+    cv2.putText(
+        canvas,
+        f"{labels[best]} {probs[best]:.0%}  {fps:.0f} FPS",
+        (10, 30),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.9,
+        (0, 255, 0),
+        2,
+    )
     for rank, i in enumerate(np.argsort(probs)[::-1][:3]):
         y = 60 + rank * 24
         cv2.rectangle(canvas, (10, y - 14), (10 + int(200 * probs[i]), y + 4), (0, 200, 255), -1)
-        cv2.putText(canvas, f"{labels[i]}", (220, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+        cv2.putText(
+            canvas, f"{labels[i]}", (220, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1
+        )
     return canvas
 
 
@@ -197,12 +212,22 @@ def run_webcam(
             now = time.perf_counter()
             fps = summary.frames / (now - start)
             if as_json:
-                print(json.dumps({"frame": summary.frames, "label": prediction.label,
-                                  "class_id": prediction.class_id, "score": round(prediction.score, 6),
-                                  "fps": round(fps, 1)}))
+                print(
+                    json.dumps(
+                        {
+                            "frame": summary.frames,
+                            "label": prediction.label,
+                            "class_id": prediction.class_id,
+                            "score": round(prediction.score, 6),
+                            "fps": round(fps, 1),
+                        }
+                    )
+                )
             elif headless and now - last_print >= 0.5:  # a line per half second is readable
-                print(f"frame {summary.frames}: {prediction.label} ({prediction.score:.0%}), {fps:.0f} FPS",
-                      flush=True)
+                print(
+                    f"frame {summary.frames}: {prediction.label} ({prediction.score:.0%}), {fps:.0f} FPS",
+                    flush=True,
+                )
                 last_print = now
             if cv2 is not None:
                 cv2.imshow(window, _draw(cv2, frame, classifier.labels, probs, fps))
@@ -220,6 +245,8 @@ def run_webcam(
         if cv2 is not None:
             cv2.destroyAllWindows()
     if summary.frames == 0 and summary.ended_by == "end of stream":
-        raise SourceError(f"{source}: delivered no frames (on a Pi CSI camera use --source picamera)")
+        raise SourceError(
+            f"{source}: delivered no frames (on a Pi CSI camera use --source picamera)"
+        )
     print(summary.text(), file=sys.stderr, flush=True)
     return summary

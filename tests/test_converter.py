@@ -28,14 +28,24 @@ def tiny(dataset, tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_tiny()
     model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(model_input(dataset.x_train[:10000]).astype(np.float32), dataset.y_train[:10000],
-              epochs=2, batch_size=64, verbose=0)
+    model.fit(
+        model_input(dataset.x_train[:10000]).astype(np.float32),
+        dataset.y_train[:10000],
+        epochs=2,
+        batch_size=64,
+        verbose=0,
+    )
     path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
     save_model(model, path)
     x = model_input(dataset.x_test[:300])
     rep = model_input(dataset.x_train[10000:10200])
-    return {"model": model, "path": path, "x": x, "rep": rep,
-            "probs": model.predict(x.astype(np.float32), verbose=0)}
+    return {
+        "model": model,
+        "path": path,
+        "x": x,
+        "rep": rep,
+        "probs": model.predict(x.astype(np.float32), verbose=0),
+    }
 
 
 def tflite_probs(content: bytes, x: np.ndarray) -> tuple[Classifier, np.ndarray]:
@@ -62,7 +72,9 @@ def test_each_mode_matches_keras(tiny, mode: str):
     assert clf.input.dtype == np.dtype(expected_input)
 
 
-@pytest.mark.parametrize(("io_type", "dtype"), [("int8", np.int8), ("uint8", np.uint8), ("float32", np.float32)])
+@pytest.mark.parametrize(
+    ("io_type", "dtype"), [("int8", np.int8), ("uint8", np.uint8), ("float32", np.float32)]
+)
 def test_int8_io_types(tiny, io_type: str, dtype):
     from converter.convert import convert_bytes
 
@@ -99,19 +111,30 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
 
     from converter.pipeline import convert_models
 
-    sidecars = convert_models(tiny["path"], ["float32", "int8"], tmp_path, samples=100, c_format=True)
+    sidecars = convert_models(
+        tiny["path"], ["float32", "int8"], tmp_path, samples=100, c_format=True
+    )
     assert [s["quantization"] for s in sidecars] == ["float32", "int8"]
     for mode in ("float32", "int8"):
         model = tmp_path / f"model_{mode}.tflite"
         meta = json.loads(model.with_suffix(".json").read_text())
         assert meta["sha256"]["tflite"] == hashlib.sha256(model.read_bytes()).hexdigest()
-        assert meta["sha256"]["source_keras"] == hashlib.sha256(tiny["path"].read_bytes()).hexdigest()
+        assert (
+            meta["sha256"]["source_keras"] == hashlib.sha256(tiny["path"].read_bytes()).hexdigest()
+        )
         assert meta["labels"][0] == "T-shirt/top" and len(meta["labels"]) == 10
         assert meta["size_bytes"] == model.stat().st_size
         assert meta["min_runtime_version"] and meta["versions"]["tensorflow"].startswith("2.21")
         assert meta["runtimes"] == {"ai-edge-litert": True, "tflite-runtime-2.14": True}
-        for key in ("test_accuracy", "float_test_accuracy", "accuracy_drop_pp", "agreement_with_float",
-                    "per_class_delta_pp", "input", "output"):
+        for key in (
+            "test_accuracy",
+            "float_test_accuracy",
+            "accuracy_drop_pp",
+            "agreement_with_float",
+            "per_class_delta_pp",
+            "input",
+            "output",
+        ):
             assert key in meta
         Classifier.from_file(model)  # the runtime accepts what the converter wrote
         header = (tmp_path / f"model_{mode}.h").read_text()
@@ -131,7 +154,16 @@ def test_representative_set_checks():
 
 
 def convert_cli(model: Path, out: Path, *extra: str):
-    return run_cli("fmnist-convert", "--model", str(model), "--quantize", "float32", "--out-dir", str(out), *extra)
+    return run_cli(
+        "fmnist-convert",
+        "--model",
+        str(model),
+        "--quantize",
+        "float32",
+        "--out-dir",
+        str(out),
+        *extra,
+    )
 
 
 def assert_one_line_error(r, *fragments: str) -> None:
@@ -143,7 +175,9 @@ def assert_one_line_error(r, *fragments: str) -> None:
 
 
 def test_error_missing_and_corrupt_keras(tmp_path: Path, tiny):
-    assert_one_line_error(convert_cli(tmp_path / "nope.keras", tmp_path / "o"), "no such model file")
+    assert_one_line_error(
+        convert_cli(tmp_path / "nope.keras", tmp_path / "o"), "no such model file"
+    )
     junk = tmp_path / "junk.keras"
     junk.write_bytes(np.random.default_rng(0).bytes(2000))
     assert_one_line_error(convert_cli(junk, tmp_path / "o"), "not a .keras model")
@@ -156,8 +190,14 @@ def test_error_missing_and_corrupt_keras(tmp_path: Path, tiny):
 def test_error_lambda_layer_is_refused(tmp_path: Path):
     import keras
 
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda t: t * 2.0),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Lambda(lambda t: t * 2.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     path = tmp_path / "lambda.keras"
     model.save(path)
     assert_one_line_error(convert_cli(path, tmp_path / "o"), "Lambda")
@@ -171,8 +211,14 @@ def test_error_custom_object_is_refused(tmp_path: Path):
         def call(self, inputs):
             return inputs * 2.0
 
-    model = keras.Sequential([keras.Input((28, 28, 1)), Doubler(), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            Doubler(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     path = tmp_path / "custom.keras"
     model.save(path)
     assert_one_line_error(convert_cli(path, tmp_path / "o"), str(path))
@@ -204,7 +250,10 @@ def test_real_short_trained_seed_model_accuracy_drop(dataset, tmp_path: Path):
     result = train(dataset, TrainConfig(epochs=2, batch_size=64, limit=12000, validation_size=600))
     path = tmp_path / "short.keras"
     save_model(result.model, path)
-    by_mode = {s["quantization"]: s for s in convert_models(path, ["float16", "int8"], tmp_path, samples=300)}
+    by_mode = {
+        s["quantization"]: s
+        for s in convert_models(path, ["float16", "int8"], tmp_path, samples=300)
+    }
     assert by_mode["float16"]["float_test_accuracy"] > 0.75  # 2 short epochs: ~0.79 seen
     assert abs(by_mode["float16"]["accuracy_drop_pp"]) <= 0.1
     assert by_mode["int8"]["accuracy_drop_pp"] <= 1.0

@@ -57,7 +57,11 @@ def test_dequantize_inverts_quantize_within_half_a_step(dtype, scale, zero_point
 def test_int8_model_input_is_exact_for_raw_pixels():
     """With Rescaling inside the model, the int8 input's scale is 1 and zero point -128."""
     clf = Classifier.from_file(INT8)
-    assert (clf.input.dtype, clf.input.scale, clf.input.zero_point) == (np.dtype(np.int8), 1.0, -128)
+    assert (clf.input.dtype, clf.input.scale, clf.input.zero_point) == (
+        np.dtype(np.int8),
+        1.0,
+        -128,
+    )
     pixels = np.arange(256)
     np.testing.assert_array_equal(
         dequantize(quantize(pixels, np.int8, 1.0, -128), 1.0, -128), pixels
@@ -133,19 +137,35 @@ def images(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("images")
     shot = np.full((300, 200, 3), 255, np.uint8)
     shot[40:260, 50:150] = (30, 30, 120)
-    paths = {"shirt": d / "shirt.png", "unicode": d / "рубашка ✓.jpg", "tiny": d / "one.bmp",
-             "cmyk": d / "cmyk.tiff", "rgba": d / "rgba.png", "i16": d / "i16.png",
-             "white": d / "white.png", "gif": d / "anim.gif"}
+    paths = {
+        "shirt": d / "shirt.png",
+        "unicode": d / "рубашка ✓.jpg",
+        "tiny": d / "one.bmp",
+        "cmyk": d / "cmyk.tiff",
+        "rgba": d / "rgba.png",
+        "i16": d / "i16.png",
+        "white": d / "white.png",
+        "gif": d / "anim.gif",
+    }
     Image.fromarray(shot).save(paths["shirt"])
     Image.fromarray(shot).save(paths["unicode"])
     Image.new("RGB", (1, 1), "white").save(paths["tiny"])
     Image.fromarray(shot).convert("CMYK").save(paths["cmyk"])
     Image.fromarray(shot).convert("RGBA").save(paths["rgba"])
-    Image.fromarray(np.asarray(Image.fromarray(shot).convert("L")).astype(np.uint16) * 257).save(paths["i16"])
+    Image.fromarray(np.asarray(Image.fromarray(shot).convert("L")).astype(np.uint16) * 257).save(
+        paths["i16"]
+    )
     Image.new("L", (64, 64), 255).save(paths["white"])
-    Image.fromarray(shot).save(paths["gif"], save_all=True, append_images=[Image.new("RGB", (200, 300))])
-    bad = {"empty": d / "empty.png", "text": d / "notes.png", "truncated": d / "cut.png",
-           "random": d / "noise.jpg", "dir": d / "folder.png"}
+    Image.fromarray(shot).save(
+        paths["gif"], save_all=True, append_images=[Image.new("RGB", (200, 300))]
+    )
+    bad = {
+        "empty": d / "empty.png",
+        "text": d / "notes.png",
+        "truncated": d / "cut.png",
+        "random": d / "noise.jpg",
+        "dir": d / "folder.png",
+    }
     bad["empty"].write_bytes(b"")
     bad["text"].write_text("not an image")
     bad["truncated"].write_bytes(paths["shirt"].read_bytes()[:200])
@@ -159,7 +179,9 @@ def classify(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_classify_json_shape_and_exit_0(images):
-    good = [str(images[k]) for k in ("shirt", "unicode", "tiny", "cmyk", "rgba", "i16", "white", "gif")]
+    good = [
+        str(images[k]) for k in ("shirt", "unicode", "tiny", "cmyk", "rgba", "i16", "white", "gif")
+    ]
     r = classify("--json", "--top-k", "3", *good)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
@@ -251,7 +273,9 @@ def test_missing_runtime_names_the_extra(tmp_path: Path):
         "        if name.split('.')[0] in ('ai_edge_litert', 'tflite_runtime'):\n"
         "            raise ImportError(name)\nsys.meta_path.insert(0, B())\n"
     )
-    r = run_cli("fmnist-edge", "classify", "--model", str(INT8), "x.png", env={"PYTHONPATH": str(tmp_path)})
+    r = run_cli(
+        "fmnist-edge", "classify", "--model", str(INT8), "x.png", env={"PYTHONPATH": str(tmp_path)}
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "pip install '.[edge]'" in r.stderr
 
@@ -277,7 +301,15 @@ def test_edge_runtime_source_imports_nothing_heavy():
     """A static check of every module, including code paths the run above does not reach."""
     import ast
 
-    allowed_third_party = {"numpy", "PIL", "click", "cv2", "picamera2", "ai_edge_litert", "tflite_runtime"}
+    allowed_third_party = {
+        "numpy",
+        "PIL",
+        "click",
+        "cv2",
+        "picamera2",
+        "ai_edge_litert",
+        "tflite_runtime",
+    }
     for path in Path("edge_runtime").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
@@ -287,9 +319,11 @@ def test_edge_runtime_source_imports_nothing_heavy():
                 names = [node.module or ""]
             for name in names:
                 top = name.split(".")[0]
-                assert top in allowed_third_party or top == "edge_runtime" or top in sys.stdlib_module_names, (
-                    f"{path} imports {name}"
-                )
+                assert (
+                    top in allowed_third_party
+                    or top == "edge_runtime"
+                    or top in sys.stdlib_module_names
+                ), f"{path} imports {name}"
 
 
 # --- fmnist-edge webcam ------------------------------------------------------------------------
@@ -325,16 +359,37 @@ def test_webcam_on_a_video_file_headless_json(tmp_path: Path):
     shot[100:400, 250:400] = (40, 40, 40)
     clip = tmp_path / "clip.avi"
     write_video(clip, [shot] * 30)
-    r = run_cli("fmnist-edge", "webcam", "--model", str(INT8), "--source", str(clip), "--headless",
-                "--json", "--smooth", "5")
+    r = run_cli(
+        "fmnist-edge",
+        "webcam",
+        "--model",
+        str(INT8),
+        "--source",
+        str(clip),
+        "--headless",
+        "--json",
+        "--smooth",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert [row["frame"] for row in rows] == list(range(1, 31))
     assert set(rows[0]) == {"frame", "label", "class_id", "score", "fps"}
     assert "30 frames" in r.stderr and "ended by end of stream" in r.stderr
 
-    r = run_cli("fmnist-edge", "webcam", "--model", str(INT8), "--source", str(clip), "--headless",
-                "--max-frames", "7", "--roi", "200,50,300,400")
+    r = run_cli(
+        "fmnist-edge",
+        "webcam",
+        "--model",
+        str(INT8),
+        "--source",
+        str(clip),
+        "--headless",
+        "--max-frames",
+        "7",
+        "--roi",
+        "200,50,300,400",
+    )
     assert r.returncode == 0, r.stderr
     assert "7 frames" in r.stderr and "--max-frames 7" in r.stderr
 

@@ -81,7 +81,10 @@ def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     classes = np.unique(labels)
     per_class = np.full(len(classes), count // len(classes))
     per_class[: count % len(classes)] += 1
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in zip(classes, per_class, strict=True)]
+    picked = [
+        rng.permutation(np.flatnonzero(labels == c))[:n]
+        for c, n in zip(classes, per_class, strict=True)
+    ]
     return np.sort(np.concatenate(picked))
 
 

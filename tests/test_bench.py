@@ -1,0 +1,145 @@
+"""fmnist-bench --quick on tiny converted models: schema, sizes, accuracies, --compare."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.bench import compare
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+ROW_KEYS = {
+    "variant",
+    "runtime",
+    "runtime_version",
+    "threads",
+    "batch",
+    "accuracy",
+    "agreement_with_keras",
+    "size_bytes",
+    "latency_us",
+    "first_invoke_us",
+    "throughput_ips",
+    "peak_rss_mb",
+}
+
+
+@pytest.fixture(scope="module")
+def bench_run(dataset, tmp_path_factory):
+    """Train a tiny model, convert two modes, run the quick benchmark once."""
+    import keras
+
+    from converter.pipeline import convert_models
+    from edge_runtime.preprocess import model_input
+    from tests.fixtures.make_fixtures import build_tiny
+    from trainer.train import save_model
+
+    keras.utils.set_random_seed(1)
+    model = build_tiny()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(
+        model_input(dataset.x_train[:5000]).astype(np.float32),
+        dataset.y_train[:5000],
+        epochs=1,
+        verbose=0,
+    )
+    folder = tmp_path_factory.mktemp("bench")
+    save_model(model, folder / "model.keras")
+    convert_models(folder / "model.keras", ["float32", "int8"], folder, samples=100)
+    r = run_cli(
+        "fmnist-bench",
+        "--models",
+        str(folder),
+        "--quick",
+        "--threads",
+        "1",
+        "--batch",
+        "1,8",
+        "--repeats",
+        "5",
+    )
+    assert r.returncode == 0, r.stderr
+    return folder, json.loads((folder / "benchmarks.json").read_text()), r
+
+
+def test_schema_is_complete(bench_run):
+    folder, result, _ = bench_run
+    assert {"machine", "rows", "cross_runtime", "cold_start", "webcam", "targets"} <= set(result)
+    assert {"cpu", "cores", "python", "packages"} <= set(result["machine"])
+    combos = {(r["variant"], r["runtime"], r["batch"]) for r in result["rows"]}
+    for variant in ("float32", "int8"):
+        for runtime in ("ai-edge-litert", "tflite-runtime"):
+            assert {(variant, runtime, 1), (variant, runtime, 8)} <= combos
+    assert ("keras", "keras-eager", 1) in combos
+    for row in result["rows"]:
+        assert set(row) >= ROW_KEYS, ROW_KEYS - set(row)
+        assert {"p50", "p95", "p99"} == set(row["latency_us"])
+        assert row["latency_us"]["p50"] <= row["latency_us"]["p95"] <= row["latency_us"]["p99"]
+    assert (folder / "benchmarks.md").read_text().startswith("# Benchmarks")
+    assert {p.name for p in (folder / "plots").glob("bench_*.png")} == {
+        "bench_size.png",
+        "bench_latency.png",
+        "bench_accuracy.png",
+    }
+
+
+def test_sizes_equal_the_files(bench_run):
+    folder, result, _ = bench_run
+    for row in result["rows"]:
+        name = "model.keras" if row["variant"] == "keras" else f"model_{row['variant']}.tflite"
+        assert row["size_bytes"] == (folder / name).stat().st_size
+
+
+def test_accuracies_match_an_independent_evaluation(bench_run, dataset):
+    """Recompute with the Classifier directly, on the same 1,000 images --quick uses."""
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.preprocess import model_input
+
+    folder, result, _ = bench_run
+    x, y = model_input(dataset.x_test[:1000]), dataset.y_test[:1000]
+    for variant in ("float32", "int8"):
+        pred = Classifier.from_file(folder / f"model_{variant}.tflite").predict_classes(x)
+        expected = float(np.mean(pred == y))
+        for row in result["rows"]:
+            if row["variant"] == variant and row["runtime"] == "ai-edge-litert":
+                assert row["accuracy"] == pytest.approx(expected, abs=1e-9)
+    assert result["test_images"] == 1000
+
+
+def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
+    folder, result, _ = bench_run
+    assert compare(result, result) == []
+    worse = copy.deepcopy(result)
+    row = next(r for r in worse["rows"] if r["variant"] == "int8" and r["batch"] == 1)
+    row["classifier_latency_us"] = {k: v * 3 + 100 for k, v in row["classifier_latency_us"].items()}
+    row["accuracy"] -= 0.02
+    notes = compare(result, worse)
+    assert any(n.startswith("SLOWER int8/") for n in notes)
+    assert any(n.startswith("LESS ACCURATE int8/") for n in notes)
+    old = tmp_path / "old.json"
+    # Only the doctored row: other rows would be compared on timing noise alone.
+    old.write_text(json.dumps({**worse, "rows": [row]}))
+    r = run_cli(
+        "fmnist-bench",
+        "--models",
+        str(folder),
+        "--quick",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--repeats",
+        "5",
+        "--compare",
+        str(old),
+        "--out-dir",
+        str(tmp_path / "new"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "faster int8/" in r.stdout and "more accurate int8/" in r.stdout
