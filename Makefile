@@ -63,6 +63,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# The edge tests under an emulated aarch64 Python 3.11 (Pi OS-like), both runtimes, and a
+# comparison of aarch64 and x86 outputs. Slow (emulation): a few minutes.
+test-arm64: $(STAMP)
+	@$(MAKE) --no-print-directory data
+	tests/arm64/run.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

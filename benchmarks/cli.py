@@ -107,3 +107,7 @@ def main(
         click.echo("\n".join(changes) if changes else "no change beyond the noise")
         if any(line.startswith(("SLOWER", "LESS ACCURATE", "BIGGER")) for line in changes):
             sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -107,3 +107,7 @@ def main(
     write_report_section(out_dir)
     for what, measured, ok in target_checks(sidecars):
         click.echo(f"{'met   ' if ok else 'MISSED'} {what}: {measured}")
+
+
+if __name__ == "__main__":
+    main()

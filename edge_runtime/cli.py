@@ -144,3 +144,7 @@ def webcam(
         smooth,
         None if runtime == "auto" else runtime,
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,19 @@ def _cv2():  # noqa: ANN202 - the cv2 module
     return cv2
 
 
+def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no GUI
+    """OpenCV with a usable window, or None (with a note) when this build or session has none."""
+    cv2 = _cv2()
+    try:
+        cv2.namedWindow(window)
+    except cv2.error:
+        print("note: this OpenCV build has no GUI (opencv-python-headless) or no display; "
+              "running headless. For a window: pip install 'opencv-python<=4.11.0.86'",
+              file=sys.stderr, flush=True)
+        return None
+    return cv2
+
+
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     """Reverse the channel order of an (H, W, 3) frame: OpenCV's BGR ↔ RGB."""
     return np.ascontiguousarray(frame[:, :, ::-1])
@@ -192,11 +205,12 @@ def run_webcam(
     if headless is None:
         headless = not os.environ.get("DISPLAY")
     frames = picamera_frames() if source == "picamera" else opencv_frames(source)
-    cv2 = None if headless else _cv2()
     window = "fmnist-edge"
+    cv2 = None if headless else _gui(window)
     recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smooth))
     summary = Summary()
-    start = last_print = time.perf_counter()
+    start = time.perf_counter()
+    last_print = float("-inf")  # the first frame always prints
     try:
         for frame in frames:
             if box:
@@ -223,7 +237,7 @@ def run_webcam(
                         }
                     )
                 )
-            elif headless and now - last_print >= 0.5:  # a line per half second is readable
+            elif cv2 is None and now - last_print >= 0.5:  # a line per half second is readable
                 print(
                     f"frame {summary.frames}: {prediction.label} ({prediction.score:.0%}), {fps:.0f} FPS",
                     flush=True,

@@ -31,26 +31,14 @@ ROW_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def bench_run(dataset, tmp_path_factory):
-    """Train a tiny model, convert two modes, run the quick benchmark once."""
-    import keras
+def bench_run(tiny_keras, tmp_path_factory):
+    """Convert the shared tiny model to two modes and run the quick benchmark once."""
+    import shutil
 
     from converter.pipeline import convert_models
-    from edge_runtime.preprocess import model_input
-    from tests.fixtures.make_fixtures import build_tiny
-    from trainer.train import save_model
 
-    keras.utils.set_random_seed(1)
-    model = build_tiny()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(
-        model_input(dataset.x_train[:5000]).astype(np.float32),
-        dataset.y_train[:5000],
-        epochs=1,
-        verbose=0,
-    )
     folder = tmp_path_factory.mktemp("bench")
-    save_model(model, folder / "model.keras")
+    shutil.copy(tiny_keras[1], folder / "model.keras")
     convert_models(folder / "model.keras", ["float32", "int8"], folder, samples=100)
     r = run_cli(
         "fmnist-bench",

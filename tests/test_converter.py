@@ -17,33 +17,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny(dataset, tmp_path_factory):
-    """A tiny CNN trained for 2 epochs on real images, saved as .keras, plus test inputs."""
-    import keras
-
+def tiny(tiny_keras, dataset):
+    """The shared tiny model, test inputs, its Keras probabilities and a calibration set."""
     from edge_runtime.preprocess import model_input
-    from tests.fixtures.make_fixtures import build_tiny
-    from trainer.train import save_model
 
-    keras.utils.set_random_seed(0)
-    model = build_tiny()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(
-        model_input(dataset.x_train[:10000]).astype(np.float32),
-        dataset.y_train[:10000],
-        epochs=2,
-        batch_size=64,
-        verbose=0,
-    )
-    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
-    save_model(model, path)
+    model, path = tiny_keras
     x = model_input(dataset.x_test[:300])
-    rep = model_input(dataset.x_train[10000:10200])
     return {
         "model": model,
         "path": path,
         "x": x,
-        "rep": rep,
+        "rep": model_input(dataset.x_train[10000:10200]),
         "probs": model.predict(x.astype(np.float32), verbose=0),
     }
 

@@ -16,6 +16,14 @@ from tests.conftest import cli, run_cli
 from trainer.data import FILES, _file_in, read_payload
 
 
+@pytest.mark.parametrize(
+    "script", ["fmnist-train", "fmnist-convert", "fmnist-edge", "fmnist-bench"]
+)
+def test_console_scripts_are_installed(script: str):
+    r = subprocess.run([cli(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Usage:" in r.stdout
+
+
 def test_help_lists_commands():
     r = run_cli("fmnist-train", "--help")
     assert r.returncode == 0

@@ -140,3 +140,7 @@ def report(data_dir: Path | None, out_dir: Path) -> None:
 
     path = write_report(out_dir, data_dir)
     click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
