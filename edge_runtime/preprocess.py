@@ -169,10 +169,12 @@ def preprocess(image: Image.Image | np.ndarray) -> np.ndarray:
     light_background = background > 127
     if grey.shape == (IMAGE_SIZE, IMAGE_SIZE) and not light_background:
         return grey
+    # Negate a light background and subtract the background level in one saturating uint8 step:
+    # light: (255 - g) - (255 - bg) = bg - g; dark: g - bg; both clipped at 0.
     if light_background:
-        grey = 255 - grey
-        background = 255 - background
-    grey = np.clip(grey.astype(np.int16) - background, 0, 255).astype(np.uint8)
+        grey = background - np.minimum(grey, background)
+    else:
+        grey = np.maximum(grey, background) - background
 
     rows = np.flatnonzero((grey > FOREGROUND_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((grey > FOREGROUND_THRESHOLD).any(axis=0))

@@ -79,7 +79,7 @@ def test_data_info_on_real_data(dataset):
 def test_make_all_entry_points_end_to_end(dataset, tmp_path: Path):
     """`fmnist-train fit` then `report` on a small config produce every artifact."""
     out = tmp_path / "artifacts"
-    r = run_cli("fmnist-train", "fit", "--epochs", "1", "--limit", "2000", "--out-dir", str(out))
+    r = run_cli("fmnist-train", "fit", "--epochs", "1", "--limit", "4000", "--batch-size", "32", "--out-dir", str(out))
     assert r.returncode == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for key in (
@@ -97,6 +97,7 @@ def test_make_all_entry_points_end_to_end(dataset, tmp_path: Path):
     assert metrics["params"] == 107_598 and metrics["epochs"] == 1
     assert 0.5 < metrics["test_accuracy"] <= 1
     assert len(json.loads((out / "history.json").read_text())["val_accuracy"]) == 1
+    assert "macro avg" in (out / "classification_report.txt").read_text()
 
     r = run_cli("fmnist-train", "report", "--out-dir", str(out))
     assert r.returncode == 0, r.stderr

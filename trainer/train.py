@@ -52,6 +52,7 @@ class TrainConfig:
     validation_size: int = 5000
     patience: int = 6
     augment: str = "flip"
+    weight_decay: float = 0.0
     seed: int = 0
     limit: int | None = None
 
@@ -192,7 +193,7 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.01)
     model = build_model()
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(schedule, weight_decay=config.weight_decay or None),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -281,8 +282,8 @@ def versions() -> dict[str, str]:
 def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dict:
     """The whole ``make train`` step: load → train → evaluate → save the artifacts.
 
-    Writes ``model.keras``, ``metrics.json``, ``history.json``, ``test_predictions.npy`` and
-    ``model_summary.txt`` into ``out_dir``, each atomically.
+    Writes ``model.keras``, ``metrics.json``, ``history.json``, ``classification_report.txt``,
+    ``test_predictions.npy`` and ``model_summary.txt`` into ``out_dir``, each atomically.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -310,6 +311,7 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
     write_text(out_dir / "model_summary.txt", "\n".join(lines))
     write_text(out_dir / "history.json", json.dumps(result.history, indent=1))
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1))
+    write_text(out_dir / "classification_report.txt", metrics["classification_report"] + "\n")
     print(
         f"Test accuracy {metrics['test_accuracy']:.4f} after {result.epochs_run} epochs "
         f"in {result.seconds:.0f} s; wrote {out_dir}/model.keras",
