@@ -125,4 +125,4 @@ def classify_paths(
 def _save_preprocessed(folder: Path, source: Path, pixels: np.ndarray) -> None:
     """Write the exact 28×28 pixels the model saw (zoom in a viewer; nothing is resampled)."""
     with atomic_path(folder / f"{source.stem}.preprocessed.png") as tmp:
-        Image.fromarray(pixels, "L").save(tmp, format="PNG")
+        Image.fromarray(pixels).save(tmp, format="PNG")

@@ -117,7 +117,7 @@ def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
             return image
         if image.shape[2] != 3:
             raise ValueError(f"expected 3 channels (RGB), got {image.shape[2]}")
-        image = Image.fromarray(image, "RGB")
+        image = Image.fromarray(image)  # (H, W, 3) uint8 → mode RGB
 
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):

@@ -17,7 +17,7 @@ def product_shot(
     """A light canvas (W×H = size) with a dark rectangle at box = (left, top, right, bottom)."""
     a = np.full((size[1], size[0]), background, np.uint8)
     a[box[1] : box[3], box[0] : box[2]] = item
-    return Image.fromarray(a, "L").convert(mode)
+    return Image.fromarray(a).convert(mode)
 
 
 # The golden: a 20×10 dark item on white becomes a light 28×14 block centred in 28×28.
@@ -68,7 +68,7 @@ def test_every_mode_gives_the_same_input(mode: str):
 def test_rgba_transparent_background_composites_over_white():
     a = np.zeros((50, 100, 4), np.uint8)  # fully transparent black everywhere...
     a[10:20, 30:50] = (0, 0, 0, 255)  # ...but an opaque black item
-    np.testing.assert_array_equal(preprocess(Image.fromarray(a, "RGBA")), GOLDEN)
+    np.testing.assert_array_equal(preprocess(Image.fromarray(a)), GOLDEN)
 
 
 def test_rgb_array_input_matches_pillow_input():

@@ -15,7 +15,7 @@ LAB=${ARM64_LAB:-$ROOT/.arm64}
 ROOTFS=$LAB/rootfs SITE=$LAB/site APT=$LAB/apt
 HOST_PY=${HOST_PY:-$ROOT/.venv/bin/python}
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-WHEELS=("numpy==1.26.4" "pillow>=10,<12" "click>=8.1" "ai-edge-litert==2.3.*" "tflite-runtime==2.14.*"
+WHEELS=("numpy==1.26.4" "pillow>=10,<14" "click>=8.1" "ai-edge-litert==2.3.*" "tflite-runtime==2.14.*"
         "opencv-python-headless==4.11.0.86" "pytest>=8")
 
 step() { printf '\n== %s\n' "$*"; }
@@ -64,10 +64,17 @@ if [[ ! -f $SITE/.installed ]] || [[ $(cat "$SITE/.installed") != "${WHEELS[*]}"
   echo "${WHEELS[*]}" > "$SITE/.installed"
 fi
 
-arm64_python() {
-  QEMU_LD_PREFIX=$ROOTFS QEMU_CPU=${QEMU_CPU:-cortex-a72} PYTHONPATH=$SITE:$ROOT PYTHONDONTWRITEBYTECODE=1 \
-    qemu-aarch64-static "$ROOTFS/usr/bin/python3.11" "$@"
-}
+# A wrapper that is the emulated python: given to qemu as argv[0] (-0), it becomes
+# sys.executable, so the tests' subprocesses ([sys.executable, "-m", ...]) are emulated too.
+mkdir -p "$LAB/bin"
+cat > "$LAB/bin/python3.11" <<WRAP
+#!/bin/sh
+export QEMU_LD_PREFIX="$ROOTFS" QEMU_CPU="\${QEMU_CPU:-cortex-a72}" PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH="\${PYTHONPATH:+\$PYTHONPATH:}$SITE:$ROOT"
+exec qemu-aarch64-static -0 "$LAB/bin/python3.11" "$ROOTFS/usr/bin/python3.11" "\$@"
+WRAP
+chmod +x "$LAB/bin/python3.11"
+arm64_python() { "$LAB/bin/python3.11" "$@"; }
 
 cd "$ROOT"
 step "emulated interpreter"
