@@ -52,7 +52,6 @@ class TrainConfig:
     validation_size: int = 5000
     patience: int = 6
     augment: str = "flip"
-    weight_decay: float = 0.0
     seed: int = 0
     limit: int | None = None
 
@@ -193,7 +192,7 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.01)
     model = build_model()
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule, weight_decay=config.weight_decay or None),
+        optimizer=keras.optimizers.Adam(schedule),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
