@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.worker import percentiles
+from converter.convert import MODES
 from edge_runtime.atomic import atomic_path, write_text
 from edge_runtime.preprocess import model_input
 
-MODE_ORDER = ("float32", "float16", "dynamic", "int8", "int16x8")
-RUNTIME_NAMES = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
 TARGETS = {
     "int8_speedup_vs_keras_eager": 50.0,
     "cold_start_s": 0.5,
@@ -251,7 +250,7 @@ def run_bench(
         raise FileNotFoundError(f"{keras_path} is missing: run `make train` first")
     tflites = sorted(
         models_dir.glob("model_*.tflite"),
-        key=lambda p: MODE_ORDER.index(p.stem[6:]) if p.stem[6:] in MODE_ORDER else 99,
+        key=lambda p: MODES.index(p.stem[6:]) if p.stem[6:] in MODES else 99,
     )
     if not tflites:
         raise FileNotFoundError(f"no model_*.tflite in {models_dir}: run `make convert` first")

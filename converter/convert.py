@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float32")
 TARGETS = ("ai-edge-litert", "tflite-runtime-2.14")
-# Modes that tflite-runtime 2.14 cannot run when converted by TF 2.21; filled from measurement
-# (see the README): every mode here was checked with edge_runtime.probe.
-UNSUPPORTED_ON_2_14: dict[str, str] = {}
 
 
 class ConvertError(Exception):
@@ -49,10 +46,6 @@ class Converted:
     mode: str
     content: bytes
     sidecar: dict[str, Any]
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def load_keras(path: Path) -> keras.Model:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from converter.convert import (
-    UNSUPPORTED_ON_2_14,
+    MODES,
     ConvertError,
     c_array,
     convert_bytes,
@@ -32,7 +32,7 @@ from edge_runtime.atomic import write_bytes, write_text
 from edge_runtime.classifier import SIDECAR_FORMAT, sidecar_path
 from edge_runtime.preprocess import model_input
 
-TARGETS = {
+DROP_LIMITS_PP = {
     "float16": 0.05,  # max accuracy drop vs float, percentage points
     "int8": 0.3,
 }
@@ -76,7 +76,8 @@ def convert_models(
         out_dir: Where the .tflite, .json (and .cc/.h) files go.
         samples: Representative training images for int8/int16x8 calibration (stratified).
         io_type: I/O dtype for int8 models.
-        target: ``tflite-runtime-2.14`` refuses modes that runtime cannot load.
+        target: With ``tflite-runtime-2.14``, a mode that does not load there is an error (every
+            mode loads there as converted here; the check stays for other TF versions).
         data_dir: Fashion-MNIST folder (default: the usual lookup).
         c_format: Also write ``model_<mode>.cc/.h`` for TFLite Micro.
         debug: With int8, also write the per-layer error report ``int8_debug.json/.png``.
@@ -89,13 +90,6 @@ def convert_models(
     """
     from trainer.data import load_data
 
-    if target == "tflite-runtime-2.14":
-        refused = [m for m in modes if m in UNSUPPORTED_ON_2_14]
-        if refused:
-            raise ConvertError(
-                f"{', '.join(refused)} cannot run on tflite-runtime 2.14: "
-                + "; ".join(UNSUPPORTED_ON_2_14[m] for m in refused)
-            )
     _check_out_dir(out_dir)
     model = load_keras(model_path)
     source_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
@@ -126,7 +120,6 @@ def convert_models(
             "format": SIDECAR_FORMAT,
             "labels": list(CLASS_NAMES),
             "quantization": mode,
-            "io_type": io_type if mode in ("int8", "int16x8") else ("float32"),
             "input": result.pop("input"),
             "output": result.pop("output"),
             "representative": (
@@ -184,7 +177,7 @@ def target_checks(sidecars: list[dict[str, Any]]) -> list[tuple[str, str, bool]]
     """The issue's targets, each as (what, measured, met)."""
     by_mode = {s["quantization"]: s for s in sidecars}
     checks = []
-    for mode, limit in TARGETS.items():
+    for mode, limit in DROP_LIMITS_PP.items():
         if mode in by_mode:
             drop = by_mode[mode]["accuracy_drop_pp"]
             checks.append(
@@ -221,8 +214,9 @@ def _debug_figure(out_dir: Path) -> str:
 def write_report_section(out_dir: Path) -> Path:
     """Write ``conversion.html``, the report's section comparing float and every converted model."""
     sidecars = [json.loads(p.read_text()) for p in sorted(out_dir.glob("model_*.json"))]
-    order = {"float32": 0, "float16": 1, "dynamic": 2, "int8": 3, "int16x8": 4}
-    sidecars.sort(key=lambda s: order.get(s["quantization"], 9))
+    sidecars.sort(
+        key=lambda s: MODES.index(s["quantization"]) if s["quantization"] in MODES else 99
+    )
     rows = "".join(
         f"<tr><td>{html.escape(s['quantization'])}</td><td>{s['size_bytes']:,}</td>"
         f"<td>{s['test_accuracy']:.4f}</td><td>{s['accuracy_drop_pp']:+.2f}</td>"

@@ -193,8 +193,9 @@ def _quiet_stderr() -> Iterator[None]:
 class Classifier:
     """A Fashion-MNIST TFLite model ready to classify.
 
-    Build one with :meth:`from_file` (checks the sidecar) or :meth:`from_bytes`, then call
-    :meth:`classify` for one image or :meth:`probabilities` for a batch of model input.
+    Build one with :meth:`from_file` (a .tflite on disk, checked against its sidecar) or with
+    the constructor (model bytes in memory, as the converter validates them before writing), then
+    call :meth:`classify` for one image or :meth:`probabilities` for a batch of model input.
     """
 
     def __init__(

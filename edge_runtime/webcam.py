@@ -43,9 +43,12 @@ def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no 
     try:
         cv2.namedWindow(window)
     except cv2.error:
-        print("note: this OpenCV build has no GUI (opencv-python-headless) or no display; "
-              "running headless. For a window: pip install 'opencv-python<=4.11.0.86'",
-              file=sys.stderr, flush=True)
+        print(
+            "note: this OpenCV build has no GUI (opencv-python-headless) or no display; "
+            "running headless. For a window: pip install 'opencv-python<=4.11.0.86'",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     return cv2
 

@@ -449,7 +449,52 @@ def test_webcam_without_a_usable_gui_falls_back_to_headless(tmp_path: Path):
     """A DISPLAY is set but OpenCV is the headless build: say so once, then carry on printing."""
     clip = tmp_path / "clip.avi"
     write_video(clip, [np.full((48, 64, 3), 255, np.uint8)] * 5)
-    r = run_cli("fmnist-edge", "webcam", "--model", str(INT8), "--source", str(clip), env={"DISPLAY": ":99"})
+    r = run_cli(
+        "fmnist-edge", "webcam", "--model", str(INT8), "--source", str(clip), env={"DISPLAY": ":99"}
+    )
     assert r.returncode == 0, r.stderr
     assert "running headless" in r.stderr and "5 frames" in r.stderr
     assert r.stdout.startswith("frame 1: ")
+
+
+def test_webcam_ctrl_c_ends_cleanly_with_a_summary(tmp_path: Path):
+    import signal
+    import time
+
+    clip = tmp_path / "long.avi"
+    write_video(clip, [np.full((48, 64, 3), 255, np.uint8)] * 20000)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "webcam",
+            "--model",
+            str(INT8),
+            "--source",
+            str(clip),
+            "--headless",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().startswith('{"frame": 1')  # running
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "ended by Ctrl-C" in err and "Traceback" not in err
+
+
+def test_overlay_draws_label_bars_and_fps():
+    import cv2
+
+    from edge_runtime.webcam import _draw
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    probs = np.array([0.05, 0.0, 0.1, 0.0, 0.0, 0.0, 0.7, 0.0, 0.15, 0.0], np.float32)
+    canvas = _draw(cv2, frame, ("a",) * 10, probs, 123.0)
+    assert canvas.shape == frame.shape and canvas.any()
+    assert frame.max() == 0, "the input frame is not drawn on"

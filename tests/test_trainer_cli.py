@@ -79,7 +79,18 @@ def test_data_info_on_real_data(dataset):
 def test_make_all_entry_points_end_to_end(dataset, tmp_path: Path):
     """`fmnist-train fit` then `report` on a small config produce every artifact."""
     out = tmp_path / "artifacts"
-    r = run_cli("fmnist-train", "fit", "--epochs", "1", "--limit", "4000", "--batch-size", "32", "--out-dir", str(out))
+    r = run_cli(
+        "fmnist-train",
+        "fit",
+        "--epochs",
+        "1",
+        "--limit",
+        "4000",
+        "--batch-size",
+        "32",
+        "--out-dir",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for key in (
