@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmarks.worker import percentiles
 from converter.convert import MODES
+from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
 from edge_runtime.preprocess import model_input
 
@@ -261,7 +262,11 @@ def run_bench(
     rows, keras_probs = keras_rows(keras_path, x, repeats, max(batches))
     keras_pred = keras_probs.argmax(1)
     for row in rows:
-        row.update(accuracy=float(np.mean(keras_pred == y)), agreement_with_keras=1.0)
+        row.update(
+            accuracy=float(np.mean(keras_pred == y)),
+            agreement_with_keras=1.0,
+            per_class_accuracy=per_class(y, keras_pred),
+        )
     probs: dict[tuple[str, str], np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -282,6 +287,7 @@ def run_bench(
                         size_bytes=model.stat().st_size,
                         accuracy=float(np.mean(pred == y)),
                         agreement_with_keras=float(np.mean(pred == keras_pred)),
+                        per_class_accuracy=per_class(y, pred),
                     )
                 rows.extend(measured)
         cross = cross_runtime(tflites, runtimes, probs)
@@ -310,6 +316,11 @@ def run_bench(
         result["training"] = compare()
     result["targets"] = target_checks(result)
     return result
+
+
+def per_class(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Accuracy within each true class (recall), by label."""
+    return {name: round(float(np.mean(pred[y == c] == c)), 4) for c, name in enumerate(CLASS_NAMES)}
 
 
 def cross_runtime(tflites: list[Path], runtimes: list[str], probs: dict) -> list[dict]:
@@ -437,6 +448,23 @@ def markdown(result: dict) -> str:
                     f"- {r['variant']} on {r['runtime']}, {r['threads']} thread(s): "
                     f"{eager['classifier_latency_us']['p50'] / r['classifier_latency_us']['p50']:.0f}×"
                 )
+    lines += [
+        "",
+        "## Per-class accuracy (ai-edge-litert, 1 thread; Keras for reference)",
+        "",
+        "| variant | " + " | ".join(CLASS_NAMES) + " |",
+        "|---|" + "---|" * len(CLASS_NAMES),
+    ]
+    for r in result["rows"]:
+        if r["batch"] == 1 and (
+            r["runtime"] == "keras-eager"
+            or (r["runtime"] == "ai-edge-litert" and r["threads"] == 1)
+        ):
+            lines.append(
+                f"| {r['variant']} | "
+                + " | ".join(f"{r['per_class_accuracy'][n]:.3f}" for n in CLASS_NAMES)
+                + " |"
+            )
     c = result["cold_start"]
     lines += [
         "",
