@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -308,7 +309,10 @@ def debug_int8(
         for image in subset:
             yield [image[np.newaxis].astype(np.float32)]
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    # The debugger prints its model summary to stdout and warns that the tf.lite.Interpreter it
+    # uses internally is deprecated; neither helps the reader of this report.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset)
         debugger.run()
     buffer = io.StringIO()
