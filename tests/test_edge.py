@@ -479,6 +479,9 @@ def test_webcam_ctrl_c_ends_cleanly_with_a_summary(tmp_path: Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A background job (CI, `cmd &`) inherits SIGINT as ignored, and Python then installs no
+        # KeyboardInterrupt handler; a terminal's Ctrl-C arrives with the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout.readline().startswith('{"frame": 1')  # running
     time.sleep(0.2)
