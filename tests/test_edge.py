@@ -341,6 +341,10 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
     writer.release()
 
 
+def webcam(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli("fmnist-edge", "webcam", "--model", str(INT8), *args, env=env)
+
+
 def test_opencv_frames_arrive_as_rgb(tmp_path: Path):
     """A lossless image sequence with distinct R, G, B must come back in RGB order."""
     from edge_runtime.webcam import opencv_frames
@@ -359,37 +363,14 @@ def test_webcam_on_a_video_file_headless_json(tmp_path: Path):
     shot[100:400, 250:400] = (40, 40, 40)
     clip = tmp_path / "clip.avi"
     write_video(clip, [shot] * 30)
-    r = run_cli(
-        "fmnist-edge",
-        "webcam",
-        "--model",
-        str(INT8),
-        "--source",
-        str(clip),
-        "--headless",
-        "--json",
-        "--smooth",
-        "5",
-    )
+    r = webcam("--source", str(clip), "--headless", "--json", "--smooth", "5")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert [row["frame"] for row in rows] == list(range(1, 31))
     assert set(rows[0]) == {"frame", "label", "class_id", "score", "fps"}
     assert "30 frames" in r.stderr and "ended by end of stream" in r.stderr
 
-    r = run_cli(
-        "fmnist-edge",
-        "webcam",
-        "--model",
-        str(INT8),
-        "--source",
-        str(clip),
-        "--headless",
-        "--max-frames",
-        "7",
-        "--roi",
-        "200,50,300,400",
-    )
+    r = webcam("--source", str(clip), "--headless", "--max-frames", "7", "--roi", "200,50,300,400")
     assert r.returncode == 0, r.stderr
     assert "7 frames" in r.stderr and "--max-frames 7" in r.stderr
 
@@ -406,7 +387,7 @@ def test_webcam_errors_are_one_line(tmp_path: Path, args, message):
     clip = tmp_path / "clip.avi"
     write_video(clip, [np.zeros((48, 64, 3), np.uint8)] * 3)
     args = [a.replace("{clip}", str(clip)) for a in args]
-    r = run_cli("fmnist-edge", "webcam", "--model", str(INT8), "--headless", *args)
+    r = webcam("--headless", *args)
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
 
 
@@ -449,9 +430,7 @@ def test_webcam_without_a_usable_gui_falls_back_to_headless(tmp_path: Path):
     """A DISPLAY is set but OpenCV is the headless build: say so once, then carry on printing."""
     clip = tmp_path / "clip.avi"
     write_video(clip, [np.full((48, 64, 3), 255, np.uint8)] * 5)
-    r = run_cli(
-        "fmnist-edge", "webcam", "--model", str(INT8), "--source", str(clip), env={"DISPLAY": ":99"}
-    )
+    r = webcam("--source", str(clip), env={"DISPLAY": ":99"})
     assert r.returncode == 0, r.stderr
     assert "running headless" in r.stderr and "5 frames" in r.stderr
     assert r.stdout.startswith("frame 1: ")
