@@ -21,8 +21,14 @@ all: data train convert bench report
 
 # A venv with every extra. Stamped: re-runs only when pyproject.toml changes.
 setup: $(STAMP)
+# Debian ships venv separately (python3-venv): install it when it is missing and apt is there.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "$(PYTHON) -m venv failed: install the venv module"; exit 1; }; \
+	  rm -rf $(VENV); echo "Installing python3-venv"; \
+	  $(SUDO) apt-get install -y -q python3-venv >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q python3-venv >/dev/null; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[$(EXTRAS)]'
 	touch $@
 

@@ -104,11 +104,11 @@ def keras_rows(
         model.predict(xb, batch_size=batch, verbose=0)
         pred.append(time.perf_counter() - t0)
     base = {
+        "peak_rss_mb": keras_peak_rss_mb(model_path),
         "variant": "keras",
         "runtime_version": keras.__version__,
         "threads": os.cpu_count(),
         "size_bytes": model_path.stat().st_size,
-        "peak_rss_mb": None,
     }
     rows = [
         {
@@ -131,6 +131,25 @@ def keras_rows(
         },
     ]
     return rows, probs
+
+
+def keras_peak_rss_mb(model_path: Path) -> float:
+    """Peak RSS of a fresh process that imports TensorFlow, loads the .keras and classifies once."""
+    code = (
+        "import numpy as np, keras\n"
+        "from benchmarks.worker import peak_rss_mb\n"
+        f"m = keras.saving.load_model({str(model_path)!r}, safe_mode=True)\n"
+        "m(np.zeros((1, 28, 28, 1), np.float32), training=False)\n"
+        "print(peak_rss_mb())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    return round(float(proc.stdout.strip().splitlines()[-1]), 1)
 
 
 def run_worker(
@@ -432,7 +451,7 @@ def markdown(result: dict) -> str:
             f"{r['agreement_with_keras']:.4f} | {r['size_bytes']:,} | {lat['p50']:.0f} / {lat['p95']:.0f} / "
             f"{lat['p99']:.0f} | {r['classifier_latency_us']['p50']:.0f} | "
             f"{r['first_invoke_us'] if r['first_invoke_us'] is not None else '–'} | {r['throughput_ips']:,.0f} | "
-            f"{r['peak_rss_mb'] if r['peak_rss_mb'] is not None else '–'} |"
+            f"{r['peak_rss_mb']} |"
         )
     eager = _row(result["rows"], "keras", "keras-eager")
     if eager:

@@ -69,6 +69,7 @@ def test_schema_is_complete(bench_run):
         assert set(row) >= ROW_KEYS, ROW_KEYS - set(row)
         assert {"p50", "p95", "p99"} == set(row["latency_us"])
         assert len(row["per_class_accuracy"]) == 10
+        assert row["peak_rss_mb"] > 10
         assert row["latency_us"]["p50"] <= row["latency_us"]["p95"] <= row["latency_us"]["p99"]
     assert (folder / "benchmarks.md").read_text().startswith("# Benchmarks")
     assert {p.name for p in (folder / "plots").glob("bench_*.png")} == {

@@ -480,3 +480,28 @@ def test_overlay_draws_label_bars_and_fps():
     canvas = _draw(cv2, frame, ("a",) * 10, probs, 123.0)
     assert canvas.shape == frame.shape and canvas.any()
     assert frame.max() == 0, "the input frame is not drawn on"
+
+
+def test_picamera_without_picamera2_says_how_to_install():
+    r = webcam("--source", "picamera", "--headless")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "python3-picamera2" in r.stderr and "--system-site-packages" in r.stderr
+
+
+def test_edge_extra_never_pulls_tensorflow():
+    """`pip install '.[edge]'` (and webcam) must not bring TensorFlow to the Pi."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    edge = (
+        project["dependencies"]
+        + project["optional-dependencies"]["edge"]
+        + project["optional-dependencies"]["webcam"]
+    )
+    names = {
+        d.split(";")[0].split("=")[0].split("<")[0].split(">")[0].strip().lower() for d in edge
+    }
+    assert names.isdisjoint({"tensorflow", "tensorflow-cpu", "keras", "tf-keras", "matplotlib"}), (
+        names
+    )
+    assert {"numpy", "pillow", "click", "ai-edge-litert", "tflite-runtime"} <= names
