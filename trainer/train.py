@@ -162,7 +162,8 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
 
     Resumable: with ``backup_dir``, the state is saved at every epoch end and a later call with
     the same config resumes from it (a kill -9 costs at most one epoch). A backup made with a
-    different config is discarded, never resumed.
+    different config is discarded, never resumed. After a resume, the returned wall time covers
+    only this process, and early stopping counts its patience from the resumed epoch.
 
     Args:
         data: The loaded dataset; its test split is not touched here.
@@ -184,7 +185,9 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     x = model_input(x)
     val_size = min(config.validation_size, len(y) // 5)
     x_tr, y_tr, x_val, y_val = split_validation(x, y, val_size, config.seed)
-    train_ds = make_dataset(x_tr, y_tr, config.batch_size, True, config.augment, config.seed)
+    train_ds = make_dataset(
+        x_tr, y_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
+    )
     val_ds = make_dataset(x_val, y_val, 1024)
 
     steps = config.epochs * int(np.ceil(len(y_tr) / config.batch_size))
