@@ -26,6 +26,7 @@ from converter.convert import MODES
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
 from edge_runtime.preprocess import model_input
+from trainer.metrics import per_class_accuracy
 
 TARGETS = {
     "int8_speedup_vs_keras_eager": 50.0,
@@ -133,6 +134,19 @@ def keras_rows(
     return rows, probs
 
 
+def _python_last_line(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (no stdin, quiet TensorFlow); return its last stdout line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def keras_peak_rss_mb(model_path: Path) -> float:
     """Peak RSS of a fresh process that imports TensorFlow, loads the .keras and classifies once."""
     code = (
@@ -142,14 +156,7 @@ def keras_peak_rss_mb(model_path: Path) -> float:
         "m(np.zeros((1, 28, 28, 1), np.float32), training=False)\n"
         "print(peak_rss_mb())\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    return round(float(proc.stdout.strip().splitlines()[-1]), 1)
+    return round(float(_python_last_line(code)), 1)
 
 
 def run_worker(
@@ -231,14 +238,7 @@ def webcam_fps(model: Path, frames: int, work: Path) -> dict[str, Any]:
         f"s = run_webcam({str(model)!r}, {str(clip)!r}, headless=True, as_json=False)\n"
         "print(json.dumps({'frames': s.frames, 'seconds': s.seconds}))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(_python_last_line(code))
     return {
         "frames": result["frames"],
         "fps": round(result["frames"] / result["seconds"], 1),
@@ -339,7 +339,10 @@ def run_bench(
 
 def per_class(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Accuracy within each true class (recall), by label."""
-    return {name: round(float(np.mean(pred[y == c] == c)), 4) for c, name in enumerate(CLASS_NAMES)}
+    return {
+        name: round(float(a), 4)
+        for name, a in zip(CLASS_NAMES, per_class_accuracy(y, pred), strict=True)
+    }
 
 
 def cross_runtime(tflites: list[Path], runtimes: list[str], probs: dict) -> list[dict]:

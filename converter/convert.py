@@ -27,6 +27,7 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 from edge_runtime.classifier import Classifier
 from edge_runtime.preprocess import model_input
+from trainer.metrics import per_class_accuracy
 
 if TYPE_CHECKING:
     import keras
@@ -212,11 +213,6 @@ def probe_runtime(
         )
         probs = np.load(Path(tmp) / "p.npy") if report.get("ok") and images is not None else None
     return report, probs
-
-
-def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Recall per class (fraction of each class's images predicted correctly)."""
-    return np.array([np.mean(y_pred[y_true == c] == c) for c in range(len(CLASS_NAMES))])
 
 
 def validate(

@@ -30,6 +30,21 @@ ROW_KEYS = {
 }
 
 
+def quick_bench(folder: Path, *args: str):
+    """`fmnist-bench --quick` on ``folder`` with 1 thread and 5 repeats, plus ``args``."""
+    return run_cli(
+        "fmnist-bench",
+        "--models",
+        str(folder),
+        "--quick",
+        "--threads",
+        "1",
+        "--repeats",
+        "5",
+        *args,
+    )
+
+
 @pytest.fixture(scope="module")
 def bench_run(tiny_keras, tmp_path_factory):
     """Convert the shared tiny model to two modes and run the quick benchmark once."""
@@ -40,18 +55,7 @@ def bench_run(tiny_keras, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     shutil.copy(tiny_keras[1], folder / "model.keras")
     convert_models(folder / "model.keras", ["float32", "int8"], folder, samples=100)
-    r = run_cli(
-        "fmnist-bench",
-        "--models",
-        str(folder),
-        "--quick",
-        "--threads",
-        "1",
-        "--batch",
-        "1,8",
-        "--repeats",
-        "5",
-    )
+    r = quick_bench(folder, "--batch", "1,8")
     assert r.returncode == 0, r.stderr
     return folder, json.loads((folder / "benchmarks.json").read_text()), r
 
@@ -115,21 +119,8 @@ def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
     old = tmp_path / "old.json"
     # Only the doctored row: other rows would be compared on timing noise alone.
     old.write_text(json.dumps({**worse, "rows": [row]}))
-    r = run_cli(
-        "fmnist-bench",
-        "--models",
-        str(folder),
-        "--quick",
-        "--threads",
-        "1",
-        "--batch",
-        "1",
-        "--repeats",
-        "5",
-        "--compare",
-        str(old),
-        "--out-dir",
-        str(tmp_path / "new"),
+    r = quick_bench(
+        folder, "--batch", "1", "--compare", str(old), "--out-dir", str(tmp_path / "new")
     )
     assert r.returncode == 0, r.stderr
     assert "faster int8/" in r.stdout and "more accurate int8/" in r.stdout

@@ -32,6 +32,11 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Accuracy within each true class (its recall), as a float array of length 10."""
+    return per_class_scores(confusion_matrix(y_true, y_pred))["recall"]
+
+
 def classification_report(cm: np.ndarray, names: tuple[str, ...] = CLASS_NAMES) -> str:
     """A fixed-width text table of per-class precision/recall/F1/support, then accuracy and macro average."""
     s = per_class_scores(cm)
