@@ -49,11 +49,11 @@ $(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtim
 
 # Every mode, validated on the test set, plus the int8 per-layer error report and C arrays.
 convert: $(INT8)
-$(INT8): $(MODEL) $(wildcard converter/*.py) edge_runtime/classifier.py edge_runtime/preprocess.py
+$(INT8): $(MODEL) $(wildcard converter/*.py) edge_runtime/classifier.py edge_runtime/preprocess.py edge_runtime/vocab.py
 	$(BIN)/fmnist-convert --quantize all --debug --format c-array --out-dir $(ARTIFACTS)
 
 bench: $(ARTIFACTS)/benchmarks.json
-$(ARTIFACTS)/benchmarks.json: $(INT8) $(wildcard benchmarks/*.py)
+$(ARTIFACTS)/benchmarks.json: $(INT8) $(wildcard benchmarks/*.py) edge_runtime/worker.py
 	$(BIN)/fmnist-bench --models $(ARTIFACTS) $(BENCH_ARGS)
 
 report: $(ARTIFACTS)/report.html

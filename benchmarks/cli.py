@@ -1,4 +1,4 @@
-"""``fmnist-bench``: thin click wrapper around :func:`benchmarks.bench.run_bench`."""
+"""``fmnist-bench``: parse the options, then one call to :func:`benchmarks.bench.run_bench`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from pathlib import Path
 import click
 
 from edge_runtime.errors import fail, one_line_errors
+from edge_runtime.vocab import RUNTIMES, check_line
+from edge_runtime.worker import WorkerError
+from trainer.cli import data_dir_option
 from trainer.data import DataError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _ints(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+def _ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
     try:
-        numbers = [int(v) for v in value.split(",")]
+        numbers = tuple(int(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
     if any(n < 1 for n in numbers):
@@ -25,12 +28,12 @@ def _ints(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     return numbers
 
 
-def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
-    names = value.split(",")
-    unknown = [n for n in names if n not in ("ai-edge-litert", "tflite-runtime")]
+def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(value.split(","))
+    unknown = [n for n in names if n not in RUNTIMES]
     if unknown:
         raise click.BadParameter(
-            f"unknown runtime(s) {', '.join(unknown)}; use ai-edge-litert,tflite-runtime"
+            f"unknown runtime(s) {', '.join(unknown)}; use {','.join(RUNTIMES)}"
         )
     return names
 
@@ -43,9 +46,7 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> list[st
     show_default=True,
     help="Folder with model.keras and model_*.tflite (+ sidecars).",
 )
-@click.option(
-    "--runtimes", default="ai-edge-litert,tflite-runtime", show_default=True, callback=_runtimes
-)
+@click.option("--runtimes", default=",".join(RUNTIMES), show_default=True, callback=_runtimes)
 @click.option(
     "--threads",
     default="1,2",
@@ -61,7 +62,7 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> list[st
 )
 @click.option("--quick", is_flag=True, help="1,000 test images and short runs (CI).")
 @click.option(
-    "--training", is_flag=True, help="Also time `make train` against the seed recipe (~12 min)."
+    "--training", is_flag=True, help="Also time `make train` against the seed recipe (minutes)."
 )
 @click.option(
     "--compare",
@@ -75,29 +76,37 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> list[st
     default=None,
     help="Where benchmarks.json/.md go [default: the --models folder].",
 )
-@one_line_errors(DataError, FileNotFoundError, RuntimeError)
+@data_dir_option
+@one_line_errors(DataError, FileNotFoundError, WorkerError, RuntimeError)
 def main(
     models: Path,
-    runtimes: list[str],
-    threads: list[int],
-    batch: list[int],
+    runtimes: tuple[str, ...],
+    threads: tuple[int, ...],
+    batch: tuple[int, ...],
     repeats: int,
     quick: bool,
     training: bool,
     compare_to: Path | None,
     out_dir: Path | None,
+    data_dir: Path | None,
 ) -> None:
     """Compare accuracy, size and latency of every model variant against the Keras original."""
-    from benchmarks.bench import compare, run_bench, write_outputs
+    from benchmarks.bench import BenchOptions, compare, run_bench, write_outputs
 
-    if quick:
-        repeats = min(repeats, 50)
-    result = run_bench(models, runtimes, threads, batch, repeats, quick, training)
+    options = BenchOptions(
+        models=models,
+        runtimes=runtimes,
+        threads=threads,
+        batches=batch,
+        repeats=min(repeats, 50) if quick else repeats,
+        quick=quick,
+        training=training,
+        data_dir=data_dir,
+    )
+    result = run_bench(options)
     write_outputs(result, out_dir or models)
     for check in result["targets"]:
-        click.echo(
-            f"{'met   ' if check['met'] else 'MISSED'} {check['target']}: {check['measured']}"
-        )
+        click.echo(check_line(check))
     if compare_to is not None:
         try:
             old = json.loads(compare_to.read_text())

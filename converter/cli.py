@@ -1,4 +1,4 @@
-"""``fmnist-convert``: thin click wrapper around :func:`converter.pipeline.convert_models`."""
+"""``fmnist-convert``: parse the options, then one call to :func:`converter.pipeline.convert_models`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from converter.convert import IO_TYPES, MODES, TARGETS, ConvertError
+from converter.convert import IO_TYPES, ConvertError
 from edge_runtime.errors import one_line_errors
+from edge_runtime.vocab import DEFAULT_RUNTIME, MODES, RUNTIMES, check_line
+from trainer.cli import data_dir_option, out_dir_option
 from trainer.data import DataError
 
 # TensorFlow's C++ INFO/WARNING lines drown the progress output; errors still show.
@@ -47,8 +49,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 )
 @click.option(
     "--target-runtime",
-    type=click.Choice(TARGETS),
-    default="ai-edge-litert",
+    type=click.Choice(list(RUNTIMES)),
+    default=DEFAULT_RUNTIME,
     show_default=True,
     help="Refuse modes this runtime cannot load.",
 )
@@ -65,18 +67,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     is_flag=True,
     help="With int8: write a per-layer quantization error report (int8_debug.json/.png).",
 )
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts"),
-    show_default=True,
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="FMNIST_DATA_DIR",
-    help="Fashion-MNIST folder (default: the usual lookup).",
-)
+@out_dir_option
+@data_dir_option
 @one_line_errors(ConvertError, DataError)
 def main(
     model_path: Path,
@@ -90,23 +82,22 @@ def main(
     data_dir: Path | None,
 ) -> None:
     """Convert the Keras model to TFLite, validate every model on the test set, write sidecars."""
-    from converter.pipeline import convert_models, target_checks, write_report_section
+    from converter.pipeline import ConvertOptions, convert_models
 
-    modes = list(MODES) if mode == "all" else [mode]
-    sidecars = convert_models(
-        model_path,
-        modes,
-        out_dir,
-        representative_samples,
-        io_type,
-        target_runtime,
-        data_dir,
-        c_format=fmt == "c-array",
+    options = ConvertOptions(
+        model=model_path,
+        modes=MODES if mode == "all" else (mode,),
+        out_dir=out_dir,
+        samples=representative_samples,
+        io_type=io_type,
+        target_runtime=target_runtime,
+        data_dir=data_dir,
+        c_array=fmt == "c-array",
         debug=debug,
     )
-    write_report_section(out_dir)
-    for what, measured, ok in target_checks(sidecars):
-        click.echo(f"{'met   ' if ok else 'MISSED'} {what}: {measured}")
+    for sidecar in convert_models(options):
+        for check in sidecar["targets"]:
+            click.echo(check_line(check))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
 """Keras → TFLite in five modes, each validated on the full test set before it is written.
 
-Flow for one mode: load the .keras safely → convert in memory → load the bytes with the edge
-runtime's own :class:`~edge_runtime.classifier.Classifier` and evaluate all 10,000 test images →
-check it loads on tflite-runtime 2.14 in a subprocess → write ``model_<mode>.tflite`` and then
-``model_<mode>.json`` atomically. A model whose sidecar is missing or stale is refused by the
-runtime, so a crash between the two writes never leaves a loadable-but-wrong pair.
+The building blocks of :mod:`converter.pipeline`: load the .keras safely, convert in memory,
+evaluate the bytes with the edge runtime's own :class:`~edge_runtime.classifier.Classifier`,
+write the C array, and run the int8 per-layer debugger.
 """
 
 from __future__ import annotations
@@ -12,42 +10,32 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_runtime import CLASS_NAMES
+from edge_runtime.atomic import write_text
 from edge_runtime.classifier import Classifier
 from edge_runtime.preprocess import model_input
+from edge_runtime.vocab import CALIBRATED_MODES, DEFAULT_RUNTIME, MODES
+from trainer.data import stratified_indices
 from trainer.metrics import per_class_accuracy
+from trainer.plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     import keras
 
-MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float32")
-TARGETS = ("ai-edge-litert", "tflite-runtime-2.14")
 
 
 class ConvertError(Exception):
     """A conversion that cannot go ahead. ``str()`` is one line saying why."""
-
-
-@dataclass
-class Converted:
-    """One converted model and what validation measured."""
-
-    mode: str
-    content: bytes
-    sidecar: dict[str, Any]
 
 
 def load_keras(path: Path) -> keras.Model:
@@ -81,7 +69,7 @@ def load_keras(path: Path) -> keras.Model:
 
 
 def representative_images(
-    x_train: np.ndarray, y_train: np.ndarray, count: int, seed: int = 0
+    x_train: np.ndarray, y_train: np.ndarray, count: int, *, seed: int = 0
 ) -> np.ndarray:
     """Pick ``count`` training images stratified by class and make them model input.
 
@@ -90,8 +78,6 @@ def representative_images(
     Returns:
         uint8 (count, 28, 28, 1), raw 0–255.
     """
-    from trainer.train import stratified_indices
-
     return model_input(x_train[stratified_indices(y_train, count, seed)])
 
 
@@ -153,7 +139,7 @@ def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: s
 
 
 def convert_bytes(
-    model: keras.Model, mode: str, rep: np.ndarray | None = None, io_type: str = "int8"
+    model: keras.Model, mode: str, *, rep: np.ndarray | None = None, io_type: str = "int8"
 ) -> bytes:
     """Convert ``model`` to a TFLite flatbuffer in memory.
 
@@ -169,7 +155,7 @@ def convert_bytes(
     """
     if mode not in MODES:
         raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if mode in ("int8", "int16x8"):
+    if mode in CALIBRATED_MODES:
         if rep is None:
             raise ConvertError(f"{mode} needs a representative dataset")
         check_representative(rep)
@@ -191,32 +177,8 @@ def min_runtime_version(content: bytes) -> str | None:
     return None
 
 
-def probe_runtime(
-    content: bytes, runtime: str, images: np.ndarray | None = None
-) -> tuple[dict, np.ndarray | None]:
-    """Load (and optionally run) a model with ``runtime`` in a fresh Python process.
-
-    Returns:
-        The probe's JSON report and, when ``images`` were given and it loaded, the probabilities.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / "m.tflite"
-        model.write_bytes(content)
-        cmd = [sys.executable, "-m", "edge_runtime.probe", str(model), "--runtime", runtime]
-        if images is not None:
-            np.save(Path(tmp) / "x.npy", images)
-            cmd += ["--inputs", str(Path(tmp) / "x.npy"), "--out", str(Path(tmp) / "p.npy")]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        lines = proc.stdout.strip().splitlines()
-        report = (
-            json.loads(lines[-1]) if lines else {"ok": False, "error": proc.stderr.strip()[-300:]}
-        )
-        probs = np.load(Path(tmp) / "p.npy") if report.get("ok") and images is not None else None
-    return report, probs
-
-
 def validate(
-    content: bytes, x_test: np.ndarray, y_test: np.ndarray, float_pred: np.ndarray
+    content: bytes, *, x_test: np.ndarray, y_test: np.ndarray, float_pred: np.ndarray
 ) -> dict[str, Any]:
     """Evaluate a converted model on the test set with the edge runtime's Classifier.
 
@@ -224,7 +186,7 @@ def validate(
         accuracy, drop vs float (percentage points), argmax agreement with float, per-class
         accuracy deltas (pp), and the input/output tensor specs.
     """
-    clf = Classifier(content, runtime="ai-edge-litert", threads=2, name="converted model")
+    clf = Classifier(content, runtime=DEFAULT_RUNTIME, threads=2, name="converted model")
     pred = clf.predict_classes(x_test)
     acc = float(np.mean(pred == y_test))
     float_acc = float(np.mean(float_pred == y_test))
@@ -239,7 +201,6 @@ def validate(
         },
         "input": clf.input.as_json(),
         "output": clf.output.as_json(),
-        "predictions": pred,
     }
 
 
@@ -260,24 +221,8 @@ def c_array(content: bytes, name: str) -> tuple[str, str]:
     return header, source
 
 
-def tool_versions() -> dict[str, str]:
-    """TF, Keras, numpy and Python versions, recorded in every sidecar."""
-    import platform
-
-    import keras
-    import tensorflow as tf
-
-    return {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "converter": f"tf.lite {tf.__version__}",
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def debug_int8(
-    model: keras.Model, rep: np.ndarray, out_dir: Path, samples: int = 200
+    model: keras.Model, rep: np.ndarray, out_dir: Path, *, samples: int = 200
 ) -> dict[str, Any]:
     """Per-layer int8 quantization error, to show *which* layer loses accuracy.
 
@@ -290,13 +235,7 @@ def debug_int8(
     """
     import csv
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import tensorflow as tf
-
-    from edge_runtime.atomic import atomic_path, write_text
 
     conv = _converter(model, "int8", rep, "float32")  # the debugger needs float I/O
     subset = rep[:samples]
@@ -334,12 +273,10 @@ def debug_int8(
         "worst": max(rows, key=lambda r: r["rmse_over_scale"] or 0)["tensor"] if rows else None,
     }
     write_text(out_dir / "int8_debug.json", json.dumps(report, indent=1))
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
+    fig, ax = pyplot().subplots(figsize=(9, 0.35 * len(rows) + 1.5))
     names = [f"{r['op']}: {r['tensor'][-40:]}" for r in rows]
     ax.barh(names[::-1], [r["rmse_over_scale"] or 0 for r in rows][::-1])
     ax.set_xlabel("RMSE / scale (error in quantization steps)")
     ax.set_title(f"int8 per-layer error on {len(subset)} representative images")
-    with atomic_path(out_dir / "int8_debug.png") as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out_dir / "int8_debug.png")
     return report

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from edge_runtime.atomic import atomic_path
-from edge_runtime.classifier import Classifier, Prediction
+from edge_runtime.classifier import ModelOptions, Prediction
 from edge_runtime.preprocess import ImageError, load_image, model_input
 
-DEFAULT_MODEL = Path("artifacts/model_int8.tflite")
 
+@dataclass(frozen=True, kw_only=True)
+class ClassifyOptions(ModelOptions):
+    """Options of ``fmnist-edge classify`` (model, threads and runtime: see ModelOptions).
 
-def default_model() -> Path:
-    """``$FMNIST_MODEL`` if set, else ``./artifacts/model_int8.tflite``."""
-    return Path(os.environ.get("FMNIST_MODEL") or DEFAULT_MODEL)
+    Attributes:
+        top_k: Classes to list per image (human output) / in ``top_k`` (JSON).
+        as_json: One JSON object per line instead of text.
+        save_preprocessed: Write the 28×28 image the model saw for each input here (PNG).
+    """
+
+    top_k: int = 1
+    as_json: bool = False
+    save_preprocessed: Path | None = None
 
 
 def _image_suffixes() -> set[str]:
@@ -61,40 +69,27 @@ def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | ImageError]]:
                 yield match, Path(match)
 
 
-def _emit(record: dict, as_json: bool, prediction: Prediction | None, top_k: int) -> None:
-    if as_json:
+def _emit(record: dict, prediction: Prediction | None, options: ClassifyOptions) -> None:
+    if options.as_json:
         print(json.dumps(record, ensure_ascii=False), flush=True)
         return
     if prediction is None:
         return
     print(f"{record['path']}: {prediction.label} ({prediction.score:.1%})", flush=True)
-    if top_k > 1:
+    if options.top_k > 1:
         for rank, (label, _, score) in enumerate(prediction.top_k, 1):
             print(f"    {rank}. {label:<12} {score:6.1%}")
 
 
-def classify_paths(
-    model: Path,
-    paths: list[str],
-    top_k: int = 1,
-    as_json: bool = False,
-    threads: int = 1,
-    runtime: str | None = None,
-    save_preprocessed: Path | None = None,
-) -> int:
+def classify_paths(paths: list[str], options: ClassifyOptions) -> int:
     """Classify every image named by ``paths`` and print one result per image.
 
     Bad images are reported on stderr (one line each: file and problem) and, with ``as_json``,
     as ``{"path", "error"}`` on stdout; the rest are still classified.
 
     Args:
-        model: A .tflite file with its sidecar .json beside it.
         paths: Files, directories or glob patterns.
-        top_k: Classes to list per image (human output) / in ``top_k`` (JSON).
-        as_json: One JSON object per line instead of text.
-        threads: Interpreter threads.
-        runtime: ``ai-edge-litert``, ``tflite-runtime`` or None (automatic).
-        save_preprocessed: Write the 28×28 image the model saw for each input here (PNG).
+        options: The model and how to report.
 
     Returns:
         The exit code: 0 if every image was classified, 1 if any failed.
@@ -102,23 +97,24 @@ def classify_paths(
     Raises:
         ModelError, RuntimeMissingError: The model cannot be used (nothing is classified).
     """
-    classifier = Classifier.from_file(model, threads=threads, runtime=runtime)
+    classifier = options.load()
     failures = 0
     for shown, path in expand_paths(paths):
         try:
             if isinstance(path, ImageError):
                 raise path
             image = load_image(path)
-            batch = model_input([image])
-            prediction = classifier.prediction(classifier.probabilities(batch)[0], top_k)
-            if save_preprocessed is not None:
-                _save_preprocessed(save_preprocessed, path, batch[0, :, :, 0])
+            prediction = classifier.classify(image, top_k=options.top_k)
+            if options.save_preprocessed is not None:
+                _save_preprocessed(
+                    options.save_preprocessed, path, model_input([image])[0, :, :, 0]
+                )
         except ImageError as e:
             failures += 1
             print(f"error: {e}", file=sys.stderr, flush=True)
-            _emit({"path": shown, "error": e.problem}, as_json, None, top_k)
+            _emit({"path": shown, "error": e.problem}, None, options)
             continue
-        _emit({"path": shown, **prediction.as_json()}, as_json, prediction, top_k)
+        _emit({"path": shown, **prediction.as_json()}, prediction, options)
     return 1 if failures else 0
 
 

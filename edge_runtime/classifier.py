@@ -26,13 +26,11 @@ import numpy as np
 
 from edge_runtime import CLASS_NAMES
 from edge_runtime.preprocess import model_input
+from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES, model_file
 
-RUNTIMES = {
-    # name: (module holding Interpreter, distribution for its version)
-    "ai-edge-litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-}
 SIDECAR_FORMAT = "fmnist-tflite/1"
+MAX_BATCH = 500
+"""Images per invoke; longer batches are classified in chunks of this size."""
 
 
 class RuntimeMissingError(ImportError):
@@ -50,8 +48,8 @@ def load_runtime(runtime: str | None = None) -> tuple[type, str, str]:
     """Import an interpreter class.
 
     Args:
-        runtime: ``ai-edge-litert``, ``tflite-runtime``, or None for the first one installed
-            (in that order).
+        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for the first one
+            installed, in that order.
 
     Returns:
         ``(Interpreter class, runtime name, runtime version)``.
@@ -59,20 +57,19 @@ def load_runtime(runtime: str | None = None) -> tuple[type, str, str]:
     Raises:
         RuntimeMissingError: The requested runtime (or any, for None) is not installed.
     """
-    names = [runtime] if runtime else list(RUNTIMES)
-    for name in names:
-        if name not in RUNTIMES:
-            raise ValueError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
-        module_name, dist = RUNTIMES[name]
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+    for candidate in [RUNTIMES[runtime]] if runtime else RUNTIMES.values():
         try:
-            module = importlib.import_module(module_name)
+            module = importlib.import_module(candidate.module)
         except ImportError:
             continue
-        return module.Interpreter, name, importlib.metadata.version(dist)
+        version = importlib.metadata.version(candidate.distribution)
+        return module.Interpreter, candidate.name, version
     wanted = runtime or " or ".join(RUNTIMES)
     raise RuntimeMissingError(
         f"no TFLite interpreter: {wanted} is not installed. Install the edge extra: "
-        f"pip install '.[edge]' (or pip install {runtime or 'ai-edge-litert'})"
+        f"pip install '.[edge]' (or pip install {RUNTIMES[runtime or DEFAULT_RUNTIME].distribution})"
     )
 
 
@@ -201,6 +198,7 @@ class Classifier:
     def __init__(
         self,
         content: bytes,
+        *,
         labels: tuple[str, ...] = CLASS_NAMES,
         threads: int = 1,
         runtime: str | None = None,
@@ -222,6 +220,7 @@ class Classifier:
         interpreter_class, self.runtime, self.runtime_version = load_runtime(runtime)
         self.labels = tuple(labels)
         self.name = name
+        self.threads = threads
         self.metadata: dict[str, Any] | None = None  # the sidecar, when loaded by from_file
         try:
             with _quiet_stderr():
@@ -250,7 +249,7 @@ class Classifier:
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], threads: int = 1, runtime: str | None = None
+        cls, path: str | os.PathLike[str], *, threads: int = 1, runtime: str | None = None
     ) -> Classifier:
         """Load ``path`` and its sidecar ``path.with_suffix('.json')``.
 
@@ -282,7 +281,9 @@ class Classifier:
                 f"SHA-256 {digest[:12]}... does not match its sidecar "
                 f"({meta['sha256']['tflite'][:12]}...): model and metadata are from different conversions",
             )
-        classifier = cls(content, tuple(meta["labels"]), threads, runtime, name=str(path))
+        classifier = cls(
+            content, labels=tuple(meta["labels"]), threads=threads, runtime=runtime, name=str(path)
+        )
         expected = meta["input"]
         if expected["dtype"] != classifier.input.dtype.name:
             raise ModelError(
@@ -293,7 +294,7 @@ class Classifier:
         return classifier
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of model input.
+        """Class probabilities for a batch of model input, of any length.
 
         Args:
             batch: uint8 (N, 28, 28, 1) raw pixels from :func:`edge_runtime.preprocess.model_input`.
@@ -301,6 +302,13 @@ class Classifier:
         Returns:
             float32 (N, 10) probabilities, dequantized with the output tensor's scale and zero point.
         """
+        if len(batch) <= MAX_BATCH:
+            return self._invoke(batch)
+        # Chunks keep the resized input tensor (and its arena) small for a whole test set.
+        chunks = [self._invoke(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
+        return np.concatenate(chunks)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         if len(batch) != self._batch:
@@ -317,13 +325,9 @@ class Classifier:
         """Run the interpreter on whatever input is set (for benchmarks that time invoke alone)."""
         self._interpreter.invoke()
 
-    def predict_classes(self, batch: np.ndarray, chunk: int = 500) -> np.ndarray:
-        """Argmax class ids for many images, ``chunk`` at a time (resizing the input tensor)."""
-        out = [
-            np.argmax(self.probabilities(batch[i : i + chunk]), axis=1)
-            for i in range(0, len(batch), chunk)
-        ]
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
+    def predict_classes(self, batch: np.ndarray) -> np.ndarray:
+        """Argmax class ids for a batch of model input of any length."""
+        return np.argmax(self.probabilities(batch), axis=1)
 
     def prediction(self, probs: np.ndarray, top_k: int = 1) -> Prediction:
         """Turn one row of probabilities into a :class:`Prediction` with the ``top_k`` best."""
@@ -331,7 +335,7 @@ class Classifier:
         top = [(self.labels[i], int(i), float(probs[i])) for i in order]
         return Prediction(top[0][0], top[0][1], top[0][2], top)
 
-    def classify(self, image: Any, top_k: int = 1) -> Prediction:
+    def classify(self, image: Any, *, top_k: int = 1) -> Prediction:
         """Classify one image.
 
         Args:
@@ -341,6 +345,29 @@ class Classifier:
             top_k: How many classes to list in ``Prediction.top_k``.
         """
         return self.prediction(self.probabilities(model_input([image]))[0], top_k)
+
+
+DEFAULT_MODEL = Path("artifacts") / model_file("int8")
+"""The model the edge commands load when neither ``--model`` nor ``$FMNIST_MODEL`` names one."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOptions:
+    """Which model a command runs, and on what. Every edge command's options extend this.
+
+    Attributes:
+        model: A .tflite file with its sidecar .json beside it.
+        threads: Interpreter threads (1 is best for single images on a Pi).
+        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for automatic.
+    """
+
+    model: Path = DEFAULT_MODEL
+    threads: int = 1
+    runtime: str | None = None
+
+    def load(self) -> Classifier:
+        """The model as a :class:`Classifier`, checked against its sidecar."""
+        return Classifier.from_file(self.model, threads=self.threads, runtime=self.runtime)
 
 
 def read_sidecar(model_path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``fmnist-edge``: classify images or a camera on the Pi. Never imports TensorFlow.
 
-Each command parses its arguments and calls one library function; OpenCV is imported only by
-``webcam``.
+Each command parses its arguments into an options object and makes one library call; OpenCV is
+imported only by ``webcam``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.classifier import RUNTIMES, ModelError, RuntimeMissingError
+from edge_runtime.classifier import DEFAULT_MODEL, ModelError, RuntimeMissingError
 from edge_runtime.errors import one_line_errors
+from edge_runtime.vocab import RUNTIMES
 
 model_option = click.option(
     "--model",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A .tflite model with its .json sidecar beside it "
-    "[default: $FMNIST_MODEL, else artifacts/model_int8.tflite].",
+    type=click.Path(dir_okay=True, path_type=Path),
+    envvar="FMNIST_MODEL",
+    default=DEFAULT_MODEL,
+    help=f"A .tflite model with its .json sidecar beside it [default: $FMNIST_MODEL, else {DEFAULT_MODEL}].",
 )
 threads_option = click.option(
     "--threads",
@@ -33,8 +34,24 @@ runtime_option = click.option(
     type=click.Choice(["auto", *RUNTIMES]),
     default="auto",
     show_default=True,
+    callback=lambda ctx, param, value: None if value == "auto" else value,
     help="TFLite interpreter to use.",
 )
+
+
+def parse_roi(
+    ctx: click.Context, param: click.Parameter, text: str | None
+) -> tuple[int, int, int, int] | None:
+    """``--roi x,y,w,h`` → four non-negative ints with w, h > 0."""
+    if not text:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected x,y,w,h as four integers") from None
+    if min(x, y) < 0 or w <= 0 or h <= 0:
+        raise click.BadParameter(f"{text!r}: x and y must be ≥ 0, w and h > 0")
+    return x, y, w, h
 
 
 @click.group()
@@ -62,11 +79,11 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @one_line_errors(ModelError, RuntimeMissingError, OSError)
 def classify(
-    model: Path | None,
+    model: Path,
     top_k: int,
     as_json: bool,
     threads: int,
-    runtime: str,
+    runtime: str | None,
     save_preprocessed: Path | None,
     paths: tuple[str, ...],
 ) -> None:
@@ -75,18 +92,17 @@ def classify(
     Exit code 0 when every image was classified, 1 when any failed (after all the others),
     2 for usage errors.
     """
-    from edge_runtime.app import classify_paths, default_model
+    from edge_runtime.app import ClassifyOptions, classify_paths
 
-    code = classify_paths(
-        model or default_model(),
-        list(paths),
-        top_k,
-        as_json,
-        threads,
-        None if runtime == "auto" else runtime,
-        save_preprocessed,
+    options = ClassifyOptions(
+        model=model,
+        threads=threads,
+        runtime=runtime,
+        top_k=top_k,
+        as_json=as_json,
+        save_preprocessed=save_preprocessed,
     )
-    sys.exit(code)
+    sys.exit(classify_paths(list(paths), options))
 
 
 @main.command()
@@ -106,7 +122,11 @@ def classify(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per frame.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
 @click.option(
-    "--roi", default=None, metavar="X,Y,W,H", help="Classify only this box of each frame (pixels)."
+    "--roi",
+    default=None,
+    metavar="X,Y,W,H",
+    callback=parse_roi,
+    help="Classify only this box of each frame (pixels).",
 )
 @click.option(
     "--smooth",
@@ -119,31 +139,31 @@ def classify(
 @runtime_option
 @one_line_errors(ModelError, RuntimeMissingError, RuntimeError, ValueError)
 def webcam(
-    model: Path | None,
+    model: Path,
     source: str,
     headless: bool | None,
     as_json: bool,
     max_frames: int | None,
-    roi: str | None,
+    roi: tuple[int, int, int, int] | None,
     smooth: int,
     threads: int,
-    runtime: str,
+    runtime: str | None,
 ) -> None:
     """Classify a live camera or a video file until it ends, N frames, q, or Ctrl-C."""
-    from edge_runtime.app import default_model
-    from edge_runtime.webcam import run_webcam
+    from edge_runtime.webcam import WebcamOptions, run_webcam
 
-    run_webcam(
-        model or default_model(),
-        source,
-        headless,
-        as_json,
-        max_frames,
-        roi,
-        threads,
-        smooth,
-        None if runtime == "auto" else runtime,
+    options = WebcamOptions(
+        model=model,
+        threads=threads,
+        runtime=runtime,
+        source=source,
+        headless=headless,
+        as_json=as_json,
+        max_frames=max_frames,
+        roi=roi,
+        smooth=smooth,
     )
+    run_webcam(options)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.convert import MODES, ConvertError, check_representative
+from converter.convert import ConvertError, check_representative
 from edge_runtime.classifier import Classifier
+from edge_runtime.vocab import MODES
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ def tflite_probs(content: bytes, x: np.ndarray) -> tuple[Classifier, np.ndarray]
 def test_each_mode_matches_keras(tiny, mode: str):
     from converter.convert import convert_bytes
 
-    content = convert_bytes(tiny["model"], mode, tiny["rep"])
+    content = convert_bytes(tiny["model"], mode, rep=tiny["rep"])
     clf, probs = tflite_probs(content, tiny["x"])
     keras_probs, keras_top1 = tiny["probs"], tiny["probs"].argmax(1)
     if mode == "float32":
@@ -62,7 +63,8 @@ def test_each_mode_matches_keras(tiny, mode: str):
 def test_int8_io_types(tiny, io_type: str, dtype):
     from converter.convert import convert_bytes
 
-    clf, probs = tflite_probs(convert_bytes(tiny["model"], "int8", tiny["rep"], io_type), tiny["x"])
+    content = convert_bytes(tiny["model"], "int8", rep=tiny["rep"], io_type=io_type)
+    clf, probs = tflite_probs(content, tiny["x"])
     assert clf.input.dtype == np.dtype(dtype) and clf.output.dtype == np.dtype(dtype)
     if io_type != "float32":
         # Rescaling inside the model makes a raw pixel map exactly onto the integer input.
@@ -71,14 +73,20 @@ def test_int8_io_types(tiny, io_type: str, dtype):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str):
+def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str, tmp_path: Path):
     """tflite-runtime runs in a subprocess (it cannot share a process with TensorFlow)."""
-    from converter.convert import convert_bytes, probe_runtime
+    from converter.convert import convert_bytes
+    from edge_runtime.worker import Job, run_job
 
-    content = convert_bytes(tiny["model"], mode, tiny["rep"])
-    report, probs_214 = probe_runtime(content, "tflite-runtime", tiny["x"])
+    content = convert_bytes(tiny["model"], mode, rep=tiny["rep"])
+    model, inputs, outputs = tmp_path / "m.tflite", tmp_path / "x.npy", tmp_path / "p.npy"
+    model.write_bytes(content)
+    np.save(inputs, tiny["x"])
+    job = Job(model=str(model), runtime="tflite-runtime", inputs=str(inputs), outputs=str(outputs))
+    report = run_job(job)
     assert report["ok"], report
     assert report["version"].startswith("2.14")
+    probs_214 = np.load(outputs)
     clf, probs = tflite_probs(content, tiny["x"])
     assert np.mean(probs_214.argmax(1) == probs.argmax(1)) >= 0.99
     if clf.output.scale:  # quantized output: compare in output steps
@@ -93,11 +101,12 @@ def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str):
 def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Path):
     import hashlib
 
-    from converter.pipeline import convert_models
+    from converter.pipeline import ConvertOptions, convert_models
 
-    sidecars = convert_models(
-        tiny["path"], ["float32", "int8"], tmp_path, samples=100, c_format=True
+    options = ConvertOptions(
+        model=tiny["path"], modes=("float32", "int8"), out_dir=tmp_path, samples=100, c_array=True
     )
+    sidecars = convert_models(options)
     assert [s["quantization"] for s in sidecars] == ["float32", "int8"]
     for mode in ("float32", "int8"):
         model = tmp_path / f"model_{mode}.tflite"
@@ -109,7 +118,8 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
         assert meta["labels"][0] == "T-shirt/top" and len(meta["labels"]) == 10
         assert meta["size_bytes"] == model.stat().st_size
         assert meta["min_runtime_version"] and meta["versions"]["tensorflow"].startswith("2.21")
-        assert meta["runtimes"] == {"ai-edge-litert": True, "tflite-runtime-2.14": True}
+        assert meta["runtimes"] == {"ai-edge-litert": True, "tflite-runtime": True}
+        assert meta["runtime_errors"] == {}
         for key in (
             "test_accuracy",
             "float_test_accuracy",
@@ -230,16 +240,14 @@ def test_zip_that_is_not_keras(tmp_path: Path):
 
 def test_real_short_trained_seed_model_accuracy_drop(dataset, tmp_path: Path):
     """The real stack, briefly trained: float16 and int8 must stay close to float on 10,000 images."""
-    from converter.pipeline import convert_models
+    from converter.pipeline import ConvertOptions, convert_models
     from trainer.train import TrainConfig, save_model, train
 
     result = train(dataset, TrainConfig(epochs=2, batch_size=64, limit=12000, validation_size=600))
     path = tmp_path / "short.keras"
     save_model(result.model, path)
-    by_mode = {
-        s["quantization"]: s
-        for s in convert_models(path, ["float16", "int8"], tmp_path, samples=300)
-    }
+    options = ConvertOptions(model=path, modes=("float16", "int8"), out_dir=tmp_path, samples=300)
+    by_mode = {s["quantization"]: s for s in convert_models(options)}
     assert by_mode["float16"]["float_test_accuracy"] > 0.75  # 2 short epochs: ~0.79 seen
     assert abs(by_mode["float16"]["accuracy_drop_pp"]) <= 0.1
     assert by_mode["int8"]["accuracy_drop_pp"] <= 1.0

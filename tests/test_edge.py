@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.classifier import RUNTIMES, Classifier, ModelError, dequantize, quantize
-from tests.conftest import run_cli
+from edge_runtime.classifier import Classifier, ModelError, dequantize, quantize
+from edge_runtime.vocab import RUNTIMES
+from tests.conftest import ROOT, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INT8 = FIXTURES / "tiny_int8.tflite"
@@ -310,7 +311,9 @@ def test_edge_runtime_source_imports_nothing_heavy():
         "ai_edge_litert",
         "tflite_runtime",
     }
-    for path in Path("edge_runtime").glob("*.py"):
+    sources = sorted((ROOT / "edge_runtime").rglob("*.py"))
+    assert len(sources) >= 10, sources  # anchored to the repository, whatever the cwd
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
@@ -379,7 +382,6 @@ def test_webcam_on_a_video_file_headless_json(tmp_path: Path):
     ("args", "message"),
     [
         (["--source", "/no/such/clip.avi"], "no such video file or camera"),
-        (["--source", "{clip}", "--roi", "1,2,3"], "expected x,y,w,h"),
         (["--source", "{clip}", "--roi", "5000,5000,10,10"], "outside"),
     ],
 )
@@ -415,7 +417,8 @@ def test_webcam_memory_is_flat_over_thousands_of_frames(tmp_path: Path):
         "        samples.append(int(open('/proc/self/statm').read().split()[1]) * 4096)\n"
         "    return real(self, batch)\n"
         "webcam.Classifier.probabilities = probe\n"
-        f"s = webcam.run_webcam({str(INT8)!r}, {str(clip)!r}, headless=True)\n"
+        f"options = webcam.WebcamOptions(model={str(INT8)!r}, source={str(clip)!r}, headless=True)\n"
+        "s = webcam.run_webcam(options)\n"
         "print('FRAMES', s.frames, 'GROWTH', samples[1] - samples[0])\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
@@ -471,15 +474,19 @@ def test_webcam_ctrl_c_ends_cleanly_with_a_summary(tmp_path: Path):
 
 
 def test_overlay_draws_label_bars_and_fps():
-    import cv2
-
-    from edge_runtime.webcam import _draw
+    from edge_runtime.webcam import FrameResult, annotate
 
     frame = np.zeros((240, 320, 3), np.uint8)
     probs = np.array([0.05, 0.0, 0.1, 0.0, 0.0, 0.0, 0.7, 0.0, 0.15, 0.0], np.float32)
-    canvas = _draw(cv2, frame, ("a",) * 10, probs, 123.0)
+    result = FrameResult(1, Classifier.from_file(INT8).prediction(probs, 3), 123.0)
+    canvas = annotate(frame, result, roi=(10, 10, 50, 50))
     assert canvas.shape == frame.shape and canvas.any()
     assert frame.max() == 0, "the input frame is not drawn on"
+
+
+def test_malformed_roi_is_a_usage_error():
+    r = webcam("--source", "clip.avi", "--roi", "1,2,3")
+    assert r.returncode == 2 and "expected x,y,w,h" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_picamera_without_picamera2_says_how_to_install():

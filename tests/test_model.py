@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.train import TrainConfig, split_validation, stratified_indices
+from trainer.data import stratified_indices
+from trainer.train import TrainConfig, split_validation
 
 pytestmark = pytest.mark.slow
 

@@ -177,7 +177,7 @@ def test_fashion_mnist_through_png_equals_trainer_and_calibration_arrays(dataset
 
     rep_direct = model_input(dataset.x_train)  # what the trainer feeds
     rep = representative_images(dataset.x_train, dataset.y_train, 200)
-    from trainer.train import stratified_indices
+    from trainer.data import stratified_indices
 
     idx = stratified_indices(dataset.y_train, 200, 0)
     np.testing.assert_array_equal(rep, rep_direct[idx])

@@ -46,7 +46,7 @@ def data() -> None:
 @one_line_errors(DataError)
 def data_info(data_dir: Path | None) -> None:
     """Print where the data came from, counts per class and checksum status."""
-    from trainer.report import describe_data
+    from trainer.data import describe_data
 
     click.echo(describe_data(data_dir))
 
@@ -131,14 +131,13 @@ def fit(
 
 
 @main.command()
-@data_dir_option
 @out_dir_option
-@one_line_errors(DataError, FileNotFoundError)
-def report(data_dir: Path | None, out_dir: Path) -> None:
-    """Write the plots under OUT_DIR/plots and the self-contained OUT_DIR/report.html."""
+@one_line_errors(FileNotFoundError)
+def report(out_dir: Path) -> None:
+    """Write the self-contained OUT_DIR/report.html from the artifacts every step wrote."""
     from trainer.report import write_report
 
-    path = write_report(out_dir, data_dir)
+    path = write_report(out_dir)
     click.echo(f"wrote {path}")
 
 

@@ -199,7 +199,7 @@ def _check_arrays(images: np.ndarray, labels: np.ndarray, split: str) -> None:
         )
 
 
-def load_from(folder: Path, how_found: str = "given", verify: bool = True) -> Dataset:
+def load_from(folder: Path, how_found: str = "given") -> Dataset:
     """Load and verify the four files in ``folder``.
 
     Raises:
@@ -213,7 +213,7 @@ def load_from(folder: Path, how_found: str = "given", verify: bool = True) -> Da
             raise DataError(f"{folder}: missing {name}(.gz). {_FIX}")
         payload = read_payload(path)
         digest = hashlib.sha256(payload).hexdigest()
-        if verify and digest != IDX_SHA256[name]:
+        if digest != IDX_SHA256[name]:
             raise DataError(
                 f"{path}: SHA-256 of the decompressed data is {digest[:16]}..., expected "
                 f"{IDX_SHA256[name][:16]}... It is not the genuine Fashion-MNIST file (wrong file, "
@@ -248,22 +248,32 @@ def _progress(name: str, done: int, total: int) -> None:
         print(f"\r  {name:<28} {done / 1e6:5.1f} MB", end="", file=sys.stderr, flush=True)
 
 
-def download(dest: Path | None = None, base_url: str = DOWNLOAD_URL, timeout: float = 30.0) -> Path:
+def download(
+    dest: Path | None = None, *, base_url: str | None = None, timeout: float = 30.0
+) -> Path:
     """Download the four official .gz files into ``dest`` (default: the cache), verifying each.
 
     Each file goes to a temporary name, is checked against the official .gz SHA-256 and then
     renamed, so an interrupted download never leaves a file that looks complete.
 
+    Args:
+        dest: The folder to download into.
+        base_url: Where the four files are: ``$FMNIST_DATA_URL`` (a mirror, for machines that
+            cannot reach the official host) or else :data:`DOWNLOAD_URL`. Whatever the
+            source, the files must have the official SHA-256.
+        timeout: Seconds to wait for the server.
+
     Raises:
         DataError: No network, an HTTP error, or a checksum mismatch.
     """
     dest = dest or cache_dir()
+    base_url = base_url or os.environ.get("FMNIST_DATA_URL") or DOWNLOAD_URL
     print(f"Downloading Fashion-MNIST into {dest}", file=sys.stderr)
     for name in FILES.values():
         target = dest / f"{name}.gz"
         if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == GZ_SHA256[name]:
             continue
-        url = f"{base_url}{name}.gz"
+        url = f"{base_url.rstrip('/')}/{name}.gz"
         try:
             with (
                 urllib.request.urlopen(url, timeout=timeout) as response,
@@ -318,3 +328,56 @@ def load_data(
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """Number of examples per class id, as an int array of length 10."""
     return np.bincount(labels, minlength=len(CLASS_NAMES))
+
+
+def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Pick ``count`` indices with classes as balanced as possible, reproducibly.
+
+    Args:
+        labels: Class id per example.
+        count: How many indices to pick (≤ len(labels)).
+        seed: Seed for numpy's generator.
+
+    Returns:
+        Sorted int64 indices into ``labels``.
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    per_class = np.full(len(classes), count // len(classes))
+    per_class[: count % len(classes)] += 1
+    picked = [
+        rng.permutation(np.flatnonzero(labels == c))[:n]
+        for c, n in zip(classes, per_class, strict=True)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+def summary(data: Dataset) -> dict[str, object]:
+    """Where the data came from and its counts per class, JSON-ready (for metrics.json)."""
+    return {
+        "source": str(data.source),
+        "how_found": data.how_found,
+        "sha256_verified": sorted(data.sha256),
+        "train_counts": class_counts(data.y_train).tolist(),
+        "test_counts": class_counts(data.y_test).tolist(),
+    }
+
+
+def describe_data(data_dir: str | os.PathLike[str] | None = None) -> str:
+    """A human-readable account of the dataset: source, checksums and counts per class.
+
+    Never downloads: this is how ``make data`` tells whether the data is already here.
+    """
+    data = load_data(data_dir, allow_download=False)
+    train, test = class_counts(data.y_train), class_counts(data.y_test)
+    lines = [
+        f"source: {data.source} ({data.how_found})",
+        "checksums (SHA-256 of decompressed IDX): verified",
+    ]
+    lines += [f"  {name:<26} {digest}" for name, digest in data.sha256.items()]
+    lines += [
+        f"train: {len(data.y_train):,} images   test: {len(data.y_test):,} images",
+        f"{'class':<14}{'train':>8}{'test':>8}",
+    ]
+    lines += [f"{n:<14}{a:>8}{b:>8}" for n, a, b in zip(CLASS_NAMES, train, test, strict=True)]
+    return "\n".join(lines)

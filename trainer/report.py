@@ -1,8 +1,10 @@
-"""Plots and the self-contained ``report.html``.
+"""``report.html``: one self-contained page rendered from the data every step wrote.
 
-The report reads the artifacts that ``fmnist-train fit`` (and later steps) wrote; it needs no
-model and no TensorFlow, except for the augmentation examples, which run the real training
-pipeline so that the picture shows what training saw.
+This is the only module that writes HTML. It loads no model, no dataset and no TensorFlow: it
+reads ``metrics.json``, ``model_summary.txt`` and the training plots (``fmnist-train fit``),
+the sidecars and ``int8_debug.json/.png`` (``fmnist-convert``), and ``benchmarks.json`` with its
+plots (``fmnist-bench``), and renders a section for each that exists. Figures are embedded as
+PNG data, so the page can be mailed or opened offline.
 """
 
 from __future__ import annotations
@@ -10,313 +12,219 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from edge_runtime import CLASS_NAMES
-from edge_runtime.atomic import atomic_path, write_text
-from edge_runtime.preprocess import model_input
-from trainer.data import Dataset, class_counts, load_data
-from trainer.metrics import confusion_matrix, most_confused_pairs
+from edge_runtime.atomic import write_text
+from edge_runtime.classifier import sidecar_path
+from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES, model_files
+from trainer.plots import PLOTS
 
-PLOTS = (
-    ("samples_per_class", "Samples from each class"),
-    ("class_distribution", "Class distribution, train and test"),
-    ("preprocessing", "Preprocessing: raw, scaled, augmented, and a photo-style input"),
-    ("curves", "Loss and accuracy, train vs validation"),
-    ("confusion_matrix", "Confusion matrix (rows normalised to recall)"),
-    ("confused_pairs", "Most-confused pairs, with examples"),
-    ("misclassified", "Misclassified test images (true → predicted)"),
+REQUIRED = ("metrics.json", "model_summary.txt")
+"""Training artifacts the report cannot do without."""
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;"
+    "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+    "padding:2px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
+    "pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}"
+    ".missed{color:#b00;font-weight:bold}.foot{color:#777;font-size:12px}"
 )
 
 
-def describe_data(data_dir: str | os.PathLike[str] | None = None) -> str:
-    """A human-readable account of the dataset: source, checksums and counts per class.
-
-    Never downloads: this is how ``make data`` tells whether the data is already here.
-    """
-    data = load_data(data_dir, allow_download=False)
-    train, test = class_counts(data.y_train), class_counts(data.y_test)
-    lines = [
-        f"source: {data.source} ({data.how_found})",
-        "checksums (SHA-256 of decompressed IDX): verified",
-    ]
-    lines += [f"  {name:<26} {digest}" for name, digest in data.sha256.items()]
-    lines += [
-        f"train: {len(data.y_train):,} images   test: {len(data.y_test):,} images",
-        f"{'class':<14}{'train':>8}{'test':>8}",
-    ]
-    lines += [f"{n:<14}{a:>8}{b:>8}" for n, a, b in zip(CLASS_NAMES, train, test, strict=True)]
-    return "\n".join(lines)
-
-
-def _save(fig, path: Path) -> None:  # noqa: ANN001 - matplotlib Figure, imported lazily
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-
-
-def _grid(
-    images: list[np.ndarray], titles: list[str], cols: int, path: Path, suptitle: str
-) -> None:
-    import matplotlib.pyplot as plt
-
-    rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles, strict=False):
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=7)
-    fig.suptitle(suptitle)
-    _save(fig, path)
-
-
-def plot_samples(data: Dataset, path: Path, per_class: int = 8) -> None:
-    """A row of training images per class."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        len(CLASS_NAMES), per_class, figsize=(per_class * 0.9, len(CLASS_NAMES) * 1.0)
-    )
-    for c, name in enumerate(CLASS_NAMES):
-        for j, i in enumerate(np.flatnonzero(data.y_train == c)[:per_class]):
-            ax = axes[c, j]
-            ax.imshow(data.x_train[i], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle("Training samples per class")
-    _save(fig, path)
-
-
-def plot_distribution(data: Dataset, path: Path) -> None:
-    """Bar chart of images per class, train and test side by side."""
-    import matplotlib.pyplot as plt
-
-    x = np.arange(len(CLASS_NAMES))
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.bar(x - 0.2, class_counts(data.y_train), 0.4, label="train")
-    ax.bar(x + 0.2, class_counts(data.y_test), 0.4, label="test")
-    ax.set_xticks(x, CLASS_NAMES, rotation=30, ha="right")
-    ax.set_ylabel("images")
-    ax.legend()
-    ax.set_title("Class distribution")
-    _save(fig, path)
-
-
-def _photo_style(image: np.ndarray) -> np.ndarray:
-    """Fake a catalogue photo from a Fashion-MNIST image: dark item on a large white canvas, off-centre."""
-    from PIL import Image
-
-    big = np.asarray(Image.fromarray(255 - image).resize((112, 112), Image.Resampling.BILINEAR))
-    canvas = np.full((200, 160), 255, np.uint8)
-    canvas[20:132, 30:142] = big
-    return canvas
-
-
-def plot_preprocessing(data: Dataset, path: Path, seed: int = 0, examples: int = 5) -> None:
-    """Raw pixels, the 0–1 values the model computes on, augmented versions, and the photo path."""
-    import matplotlib.pyplot as plt
-
-    from trainer.train import make_dataset
-
-    idx = [int(np.flatnonzero(data.y_train == c)[0]) for c in range(examples)]
-    raw = model_input(data.x_train[idx])
-    ds = make_dataset(raw, data.y_train[idx], examples, augment="flip-shift", seed=seed)
-    augmented = next(iter(ds))[0].numpy().astype(np.uint8)
-    photos = [_photo_style(data.x_train[i]) for i in idx]
-    prepared = model_input(photos)
-    columns = [
-        ("raw 0-255", raw, 255),
-        ("scaled 0-1 (in-model)", raw / 255.0, 1.0),
-        ("augmented", augmented, 255),
-        ("photo-style input", photos, 255),
-        ("after preprocess()", prepared, 255),
-    ]
-    fig, axes = plt.subplots(examples, len(columns), figsize=(len(columns) * 1.8, examples * 1.6))
-    for col, (title, images, vmax) in enumerate(columns):
-        for row in range(examples):
-            ax = axes[row, col]
-            img = np.squeeze(images[row])
-            ax.imshow(img, cmap="gray", vmin=0, vmax=vmax)
-            ax.axis("off")
-            if row == 0:
-                ax.set_title(title, fontsize=8)
-    fig.suptitle("Preprocessing")
-    _save(fig, path)
-
-
-def plot_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy per epoch, train vs validation."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
-        ax.plot(epochs, history[key], label="train")
-        ax.plot(epochs, history[f"val_{key}"], label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    _save(fig, path)
-
-
-def plot_confusion(cm: np.ndarray, path: Path) -> None:
-    """Row-normalised confusion matrix with the rate in each cell."""
-    import matplotlib.pyplot as plt
-
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(CLASS_NAMES)):
-        for j in range(len(CLASS_NAMES)):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.5 else "black",
-            )
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    _save(fig, path)
-
-
-def plot_confused_pairs(
-    data: Dataset, y_pred: np.ndarray, cm: np.ndarray, path: Path, pairs: int = 5, per_pair: int = 6
-) -> None:
-    """One row per most-confused (true, predicted) pair with example test images."""
-    images, titles = [], []
-    for t, p, count in most_confused_pairs(cm, pairs):
-        idx = np.flatnonzero((data.y_test == t) & (y_pred == p))[:per_pair]
-        for k in range(per_pair):
-            images.append(data.x_test[idx[k]] if k < len(idx) else np.zeros((28, 28), np.uint8))
-            titles.append(f"{CLASS_NAMES[t]}→{CLASS_NAMES[p]}\n({count})" if k == 0 else "")
-    _grid(images, titles, per_pair, path, "Most-confused pairs (true→predicted, count)")
-
-
-def plot_misclassified(data: Dataset, y_pred: np.ndarray, path: Path, count: int = 40) -> None:
-    """A gallery of misclassified test images, spread over the test set."""
-    wrong = np.flatnonzero(y_pred != data.y_test)
-    pick = (
-        wrong[np.linspace(0, len(wrong) - 1, min(count, len(wrong))).astype(int)]
-        if len(wrong)
-        else []
-    )
-    _grid(
-        [data.x_test[i] for i in pick],
-        [f"{CLASS_NAMES[data.y_test[i]]}\n→ {CLASS_NAMES[y_pred[i]]}" for i in pick],
-        8,
-        path,
-        f"Misclassified: {len(wrong)} of {len(y_pred)} test images",
+def figure(path: Path, title: str) -> str:
+    """A titled PNG embedded as data (the one place images are embedded)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f"<figure><figcaption>{html.escape(title)}</figcaption>"
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}"></figure>'
     )
 
 
-def write_plots(out_dir: Path, data: Dataset) -> dict[str, Path]:
-    """Write every plot in :data:`PLOTS` under ``out_dir/plots`` and return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on a CI box or a headless Pi
-    plots = out_dir / "plots"
-    paths = {name: plots / f"{name}.png" for name, _ in PLOTS}
-    history = json.loads((out_dir / "history.json").read_text())
-    y_pred = np.load(out_dir / "test_predictions.npy")
-    cm = confusion_matrix(data.y_test, y_pred)
-    metrics = json.loads((out_dir / "metrics.json").read_text())
-    plot_samples(data, paths["samples_per_class"])
-    plot_distribution(data, paths["class_distribution"])
-    plot_preprocessing(data, paths["preprocessing"], seed=int(metrics.get("seed", 0)))
-    plot_curves(history, paths["curves"])
-    plot_confusion(cm, paths["confusion_matrix"])
-    plot_confused_pairs(data, y_pred, cm, paths["confused_pairs"])
-    plot_misclassified(data, y_pred, paths["misclassified"])
-    return paths
-
-
-def _img(path: Path) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" alt="{path.stem}">'
-
-
-def _table(header: list[str], rows: list[list[object]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+def table(columns: list[str], rows: list[list[object]]) -> str:
+    """An HTML table; every cell is escaped."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _extra_sections(out_dir: Path) -> list[str]:
-    """Sections from later pipeline steps, included when their artifacts exist."""
-    sections = []
-    for name in ("conversion.html", "benchmarks.html"):
-        part = out_dir / name
-        if part.is_file():
-            sections.append(part.read_text(encoding="utf-8"))
-    return sections
+def targets(checks: list[dict[str, Any]]) -> str:
+    """A list of target checks: met, or missed in red."""
+    items = "".join(
+        f"<li>{html.escape(str(c['target']))}: {html.escape(str(c['measured']))} — "
+        + ("met" if c["met"] else '<span class="missed">missed</span>')
+        + "</li>"
+        for c in checks
+    )
+    return f"<ul>{items}</ul>"
 
 
-def write_report(out_dir: Path, data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Write the plots and ``out_dir/report.html`` (images embedded: one file to open or mail).
+def section(title: str, body: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>\n{body}\n"
 
-    Call after ``fmnist-train fit``; it reads ``metrics.json``, ``history.json``,
-    ``test_predictions.npy`` and ``model_summary.txt`` from ``out_dir``.
 
-    Raises:
-        FileNotFoundError: A training artifact is missing (run ``make train`` first).
-    """
-    for required in ("metrics.json", "history.json", "test_predictions.npy", "model_summary.txt"):
-        if not (out_dir / required).is_file():
-            raise FileNotFoundError(f"{out_dir / required} is missing: run `make train` first")
-    data = load_data(data_dir)
-    paths = write_plots(out_dir, data)
-    metrics = json.loads((out_dir / "metrics.json").read_text())
+def training_section(out_dir: Path, metrics: dict[str, Any]) -> str:
+    """Data, model, recipe, metrics and the training plots."""
+    data = metrics.get("data") or {}
+    parts = [
+        f"<p>Test accuracy <b>{metrics['test_accuracy']:.2%}</b>; {metrics['params']:,} "
+        f"parameters; trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s "
+        f"(seed {metrics['seed']}).</p>"
+    ]
+    if data:
+        parts.append(
+            f"<h3>Data</h3><p>Source: <code>{html.escape(data['source'])}</code> "
+            f"({html.escape(data['how_found'])}); SHA-256 of all four decompressed files "
+            "verified.</p>"
+            + table(
+                ["class", "train", "test"],
+                [
+                    list(row)
+                    for row in zip(
+                        CLASS_NAMES, data["train_counts"], data["test_counts"], strict=True
+                    )
+                ],
+            )
+        )
     summary = (out_dir / "model_summary.txt").read_text(encoding="utf-8")
-    train, test = class_counts(data.y_train), class_counts(data.y_test)
-    cfg = metrics.get("config", {})
+    parts.append(f"<h3>Model</h3><pre>{html.escape(summary)}</pre>")
+    parts.append(
+        "<h3>Recipe</h3>" + table(["setting", "value"], list(map(list, metrics["config"].items())))
+    )
     per_class = [
         [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
         for n, v in metrics["per_class"].items()
     ]
-    titles = dict(PLOTS)
-    figures = "".join(f"<h3>{html.escape(titles[n])}</h3>{_img(p)}" for n, p in paths.items())
-    body = f"""
-<h1>Fashion-MNIST CNN report</h1>
-<p>Test accuracy <b>{metrics["test_accuracy"]:.2%}</b> on {len(data.y_test):,} test images;
-{metrics["params"]:,} parameters; trained {metrics["epochs"]} epochs in {metrics["train_seconds"]:.0f} s
-(seed {metrics["seed"]}).</p>
-<h2>Data</h2>
-<p>Source: <code>{html.escape(str(data.source))}</code> ({html.escape(data.how_found)}); SHA-256 of all four
-decompressed files verified.</p>
-{_table(["class", "train", "test"], [[n, a, b] for n, a, b in zip(CLASS_NAMES, train, test, strict=True)])}
-<h2>Model</h2><pre>{html.escape(summary)}</pre>
-<h2>Training</h2>
-{_table(["setting", "value"], [[k, v] for k, v in cfg.items()])}
-<h2>Metrics</h2>
-{_table(["class", "precision", "recall", "F1", "support"], per_class)}
-<h3>Classification report</h3><pre>{html.escape(metrics["classification_report"])}</pre>
-<h2>Figures</h2>{figures}
-{"".join(_extra_sections(out_dir))}
-<p class="foot">Versions: {html.escape(json.dumps(metrics.get("versions", {})))}</p>
-"""
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Fashion-MNIST CNN report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}
-th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}}
-.foot{{color:#777;font-size:12px}}</style></head><body>{body}</body></html>
-"""
+    parts.append(
+        "<h3>Metrics</h3>" + table(["class", "precision", "recall", "F1", "support"], per_class)
+    )
+    parts.append(
+        f"<h3>Classification report</h3><pre>{html.escape(metrics['classification_report'])}</pre>"
+    )
+    parts += [
+        figure(path, title)
+        for name, title in PLOTS
+        if (path := out_dir / "plots" / f"{name}.png").is_file()
+    ]
+    return section("Training", "\n".join(parts))
+
+
+def conversion_section(out_dir: Path) -> str:
+    """Every converted model from its sidecar, its targets, and the int8 per-layer error."""
+    sidecars = [json.loads(sidecar_path(p).read_text()) for _, p in model_files(out_dir)]
+    if not sidecars:
+        return ""
+    others = [n for n in RUNTIMES if n != DEFAULT_RUNTIME]
+    rows = [
+        [
+            s["quantization"],
+            f"{s['size_bytes']:,}",
+            f"{s['test_accuracy']:.4f}",
+            f"{s['accuracy_drop_pp']:+.2f}",
+            f"{s['agreement_with_float']:.4f}",
+            s["input"]["dtype"],
+            *("yes" if s["runtimes"].get(n) else "no" for n in others),
+        ]
+        for s in sidecars
+    ]
+    parts = [
+        f"<p>Float Keras test accuracy {sidecars[0]['float_test_accuracy']:.4f}. Every model was "
+        "evaluated on all 10,000 test images through the edge runtime's Classifier, and loaded on "
+        f"{', '.join(others)} in a separate process.</p>",
+        table(
+            [
+                "mode",
+                "bytes",
+                "accuracy",
+                "drop (pp)",
+                "agreement with float",
+                "input dtype",
+                *(f"loads on {n}" for n in others),
+            ],
+            rows,
+        ),
+        targets([c for s in sidecars for c in s.get("targets", [])]),
+    ]
+    debug = out_dir / "int8_debug.json"
+    if debug.is_file():
+        report = json.loads(debug.read_text())
+        parts.append(
+            f"<p>Largest int8 error, in quantization steps, at <code>"
+            f"{html.escape(str(report['worst']))}</code> ({report['samples']} images).</p>"
+        )
+    if (out_dir / "int8_debug.png").is_file():
+        parts.append(figure(out_dir / "int8_debug.png", "int8 per-layer error"))
+    parts.append(
+        "<h3>Per-class accuracy change vs float (pp)</h3>"
+        + table(
+            ["mode", *CLASS_NAMES],
+            [
+                [s["quantization"], *(f"{s['per_class_delta_pp'][n]:+.1f}" for n in CLASS_NAMES)]
+                for s in sidecars
+            ],
+        )
+    )
+    return section("Quantized models", "\n".join(parts))
+
+
+def benchmark_section(out_dir: Path) -> str:
+    """The benchmark's tables, targets, advice and charts, as ``benchmarks.json`` holds them."""
+    path = out_dir / "benchmarks.json"
+    if not path.is_file():
+        return ""
+    result = json.loads(path.read_text())
+    m = result["machine"]
+    parts = [
+        f"<p>{html.escape(str(m['cpu']))}, {m['cores']} cores, {html.escape(str(m['machine']))}; "
+        f"{result['test_images']:,} test images; {html.escape(result['note'])}.</p>"
+    ]
+    for t in result["tables"]:
+        parts.append(f"<h3>{html.escape(t['title'])}</h3>" + table(t["columns"], t["rows"]))
+    parts.append("<h3>Targets</h3>" + targets(result["targets"]))
+    parts.append(
+        f"<h3>What to deploy</h3><p>{html.escape(result['recommendation']).replace('**', '')}</p>"
+    )
+    parts += [
+        figure(out_dir / rel, Path(rel).stem.replace("_", " "))
+        for rel in result.get("plots", [])
+        if (out_dir / rel).is_file()
+    ]
+    return section("Benchmarks", "\n".join(parts))
+
+
+def render(out_dir: Path) -> str:
+    """The whole page, from the artifacts in ``out_dir``.
+
+    Raises:
+        FileNotFoundError: A training artifact is missing (run ``make train`` first).
+    """
+    for required in REQUIRED:
+        if not (out_dir / required).is_file():
+            raise FileNotFoundError(f"{out_dir / required} is missing: run `make train` first")
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    body = (
+        "<h1>Fashion-MNIST CNN report</h1>\n"
+        + training_section(out_dir, metrics)
+        + conversion_section(out_dir)
+        + benchmark_section(out_dir)
+        + f'<p class="foot">Versions: {html.escape(json.dumps(metrics.get("versions", {})))}</p>'
+    )
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Fashion-MNIST CNN report</title><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def write_report(out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` from the artifacts there.
+
+    Returns:
+        The page's path.
+    """
     path = out_dir / "report.html"
-    write_text(path, page)
+    write_text(path, render(out_dir))
     return path

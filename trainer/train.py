@@ -7,7 +7,6 @@ Each step is a small function so that tests, the benchmark and the CLI can call 
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import sys
 import time
@@ -20,8 +19,10 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
 from edge_runtime.preprocess import model_input
-from trainer.data import Dataset, load_data
+from edge_runtime.provenance import package_versions
+from trainer.data import Dataset, load_data, stratified_indices, summary
 from trainer.metrics import summarize
+from trainer.plots import write_plots
 
 if TYPE_CHECKING:
     import keras
@@ -66,28 +67,6 @@ class TrainResult:
     epochs_run: int
 
 
-def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Pick ``count`` indices with classes as balanced as possible, reproducibly.
-
-    Args:
-        labels: Class id per example.
-        count: How many indices to pick (≤ len(labels)).
-        seed: Seed for numpy's generator.
-
-    Returns:
-        Sorted int64 indices into ``labels``.
-    """
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    per_class = np.full(len(classes), count // len(classes))
-    per_class[: count % len(classes)] += 1
-    picked = [
-        rng.permutation(np.flatnonzero(labels == c))[:n]
-        for c, n in zip(classes, per_class, strict=True)
-    ]
-    return np.sort(np.concatenate(picked))
-
-
 def split_validation(
     x: np.ndarray, y: np.ndarray, size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,6 +85,7 @@ def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
     batch_size: int,
+    *,
     shuffle: bool = False,
     augment: str = "none",
     seed: int = 0,
@@ -268,24 +248,12 @@ def load_model(path: Path) -> keras.Model:
     return keras.saving.load_model(path, safe_mode=True)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python, numpy, TensorFlow and Keras, for provenance in every artifact."""
-    import keras
-    import tensorflow as tf
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
-
-
 def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dict:
-    """The whole ``make train`` step: load → train → evaluate → save the artifacts.
+    """The whole ``make train`` step: load → train → evaluate → save the artifacts → plot.
 
     Writes ``model.keras``, ``metrics.json``, ``history.json``, ``classification_report.txt``,
-    ``test_predictions.npy`` and ``model_summary.txt`` into ``out_dir``, each atomically.
+    ``test_predictions.npy``, ``model_summary.txt`` and the training plots under ``plots/``
+    into ``out_dir``, each atomically.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -301,8 +269,8 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
         seed=config.seed,
         config=asdict(config),
         labels=list(CLASS_NAMES),
-        data_source=str(data.source),
-        versions=versions(),
+        data=summary(data),
+        versions=package_versions(),
     )
     save_model(result.model, out_dir / "model.keras")
     # The report reads these instead of loading TensorFlow again.
@@ -314,6 +282,7 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
     write_text(out_dir / "history.json", json.dumps(result.history, indent=1))
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1))
     write_text(out_dir / "classification_report.txt", metrics["classification_report"] + "\n")
+    write_plots(out_dir, data=data, history=result.history, y_pred=y_pred, seed=config.seed)
     print(
         f"Test accuracy {metrics['test_accuracy']:.4f} after {result.epochs_run} epochs "
         f"in {result.seconds:.0f} s; wrote {out_dir}/model.keras",

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.classifier import RUNTIMES, Classifier, RuntimeMissingError
+from edge_runtime.classifier import Classifier, RuntimeMissingError
 from edge_runtime.preprocess import model_input
+from edge_runtime.vocab import RUNTIMES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [

@@ -1,0 +1,129 @@
+"""The project's vocabulary, defined once: runtimes, conversion modes, model file names, targets.
+
+Every other module, CLI choice, sidecar key, table heading and target label derives from the
+names here, so a runtime or a threshold is never spelled twice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A TFLite interpreter this project can load models with.
+
+    Attributes:
+        name: The name used everywhere: CLI ``--runtime``, sidecars, benchmark rows.
+        module: The module holding its ``Interpreter`` class.
+        distribution: The pip distribution, for its version and for install hints.
+    """
+
+    name: str
+    module: str
+    distribution: str
+
+
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
+        Runtime("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
+    )
+}
+"""Known runtimes, in the order automatic selection tries them (the maintained one first)."""
+
+DEFAULT_RUNTIME = "ai-edge-litert"
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+"""Conversion modes, in the order tables list them."""
+
+CALIBRATED_MODES = ("int8", "int16x8")
+"""Modes whose activations are quantized, so they need a representative (calibration) set."""
+
+
+def model_file(mode: str) -> str:
+    """The file name of a converted model: ``int8`` → ``model_int8.tflite``."""
+    return f"model_{mode}.tflite"
+
+
+def model_files(folder: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """The converted models present in ``folder``, as ``(mode, path)`` in :data:`MODES` order."""
+    candidates = ((mode, Path(folder) / model_file(mode)) for mode in MODES)
+    return [(mode, path) for mode, path in candidates if path.is_file()]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A number the project promises, with its threshold, unit and direction.
+
+    Attributes:
+        what: What is measured, as a reader sees it ("int8 agreement with float").
+        limit: The threshold, in the unit the measured value is given in.
+        at_most: True when the measured value must be ≤ ``limit``, False for ≥.
+        unit: How values print: ``pp`` (percentage points), ``%`` (a 0–1 fraction shown as a
+            percentage), ``x`` (a ratio), ``s``, ``ms``, ``FPS`` or ``/s``.
+    """
+
+    what: str
+    limit: float
+    at_most: bool
+    unit: str
+
+    def format(self, value: float) -> str:
+        """``value`` in this target's unit, e.g. ``97.63%``, ``+0.31 pp``, ``114×``."""
+        if self.unit == "%":
+            return f"{value:.2%}"
+        if self.unit == "pp":
+            return f"{value:+.2f} pp"
+        if self.unit == "x":
+            return f"{value:.3g}×" if value < 10 else f"{value:.0f}×"
+        if self.unit in ("FPS", "/s"):
+            return f"{value:,.0f} {self.unit}"
+        return f"{value:.2f} {self.unit}"
+
+    def label(self, context: str | None = None) -> str:
+        """The target as text, derived from the threshold.
+
+        Args:
+            context: Which configuration it applies to, shown in brackets after ``what``.
+
+        Returns:
+            For example ``int8 agreement with float ≥ 98.50%``.
+        """
+        what = f"{self.what} ({context})" if context else self.what
+        return f"{what} {'≤' if self.at_most else '≥'} {self.format(self.limit).lstrip('+')}"
+
+    def met(self, value: float) -> bool:
+        """Whether ``value`` meets the threshold."""
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def check(self, value: float, *, context: str | None = None) -> dict[str, object]:
+        """A JSON-ready record ``{"target", "measured", "met"}`` for a measured ``value``."""
+        return {
+            "target": self.label(context),
+            "measured": self.format(value),
+            "met": self.met(value),
+        }
+
+
+def check_line(check: dict[str, object]) -> str:
+    """One line of a command's target summary: ``met    <target>: <measured>``."""
+    return f"{'met   ' if check['met'] else 'MISSED'} {check['target']}: {check['measured']}"
+
+
+TARGETS: dict[str, Target] = {
+    # Conversion (checked by fmnist-convert on the full test set, recorded in each sidecar).
+    "float16_drop_pp": Target("float16 accuracy drop vs float", 0.05, True, "pp"),
+    "int8_drop_pp": Target("int8 accuracy drop vs float", 0.3, True, "pp"),
+    "int8_agreement": Target("int8 agreement with float", 0.985, False, "%"),
+    "int8_size_ratio": Target("int8 size vs float32", 0.28, True, "x"),
+    # Benchmarks (fmnist-bench, ratios measured in one run).
+    "int8_speedup": Target("int8 single image speed-up vs Keras eager", 50.0, False, "x"),
+    "cold_start_s": Target("cold start (fmnist-edge classify one.png)", 0.5, True, "s"),
+    "webcam_fps": Target("webcam pipeline, 640x480, headless", 300.0, False, "FPS"),
+    "training_time_ratio": Target("training wall time vs the seed recipe", 1 / 3, True, "x"),
+    "training_accuracy": Target("training test accuracy", 0.915, False, "%"),
+}

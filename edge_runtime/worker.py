@@ -1,0 +1,215 @@
+"""The one subprocess worker, and the one helper that runs a child Python and reads its answer.
+
+Why a fresh process: tflite-runtime 2.14 cannot create an interpreter in a process that has
+imported TensorFlow (``ValueError: vector::reserve``), and a process of its own makes its peak
+memory mean "a process that loaded this model and classified". The converter checks each model
+on tflite-runtime here; the benchmarks time every model × runtime here.
+
+Protocol: ``python -m edge_runtime.worker`` reads one :class:`Job` as JSON on stdin and prints
+its report as one JSON object on the last line of stdout. Call :func:`run_job` rather than
+spawning it by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.classifier import Classifier, ModelError, RuntimeMissingError
+
+WARMUP = 10
+"""Untimed calls before timing: the first invokes allocate and fill caches."""
+
+
+class WorkerError(RuntimeError):
+    """A child process printed no JSON answer. ``str()`` is one line with its last error line."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """What the worker does with one model on one runtime, in this order.
+
+    Attributes:
+        model: A .tflite file (its sidecar is not needed: the converter checks models before
+            it writes their sidecars).
+        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`.
+        threads: Interpreter threads for ``inputs`` and ``video``.
+        inputs: A .npy file of model input (uint8 N×28×28×1) to classify...
+        outputs: ...saving the float32 N×10 probabilities to this .npy file.
+        timing_threads: Time one call for every thread count here...
+        timing_batches: ...and every batch size here (see :func:`measure`).
+        repeats: Timed calls per configuration.
+        video: A video file to run the camera frame loop over, headless, as fast as it decodes.
+    """
+
+    model: str
+    runtime: str
+    threads: int = 1
+    inputs: str | None = None
+    outputs: str | None = None
+    timing_threads: tuple[int, ...] = ()
+    timing_batches: tuple[int, ...] = ()
+    repeats: int = 100
+    video: str | None = None
+
+
+def run_python(
+    args: list[str],
+    *,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+) -> dict[str, Any]:
+    """Run this interpreter with ``args``; return the JSON object on its last line of stdout.
+
+    The child gets no terminal input and quiet TensorFlow logging. It may exit non-zero as long
+    as it answered (the worker does, for a model that does not load).
+
+    Raises:
+        WorkerError: It printed no JSON object (it crashed, or timed out).
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, *args],
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+        )
+    except subprocess.TimeoutExpired:
+        raise WorkerError(f"python {' '.join(args)}: no answer within {timeout:.0f} s") from None
+    lines = proc.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise WorkerError(f"python {' '.join(args)} failed: {last}")
+    return answer
+
+
+def run_job(job: Job, *, timeout: float = 1800) -> dict[str, Any]:
+    """Run ``job`` in a fresh worker process and return its report.
+
+    Returns:
+        ``{"ok", "runtime", "version", "load_s", "rows", "video", "peak_rss_mb"}``, or
+        ``{"ok": False, "error"}`` when the model does not load on that runtime.
+    """
+    return run_python(["-m", "edge_runtime.worker"], stdin=json.dumps(asdict(job)), timeout=timeout)
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    """p50/p95/p99 of durations given in seconds, returned in microseconds."""
+    a = np.asarray(samples_s) * 1e6
+    return {f"p{p}": round(float(np.percentile(a, p)), 1) for p in (50, 95, 99)}
+
+
+def measure(clf: Classifier, images: np.ndarray, *, batch: int, repeats: int) -> dict[str, Any]:
+    """Latency and throughput of one batch size, after warm-up.
+
+    ``latency_us`` times ``invoke()`` alone; ``classifier_latency_us`` times the whole
+    :meth:`Classifier.probabilities` call (quantize, set, invoke, get, dequantize).
+    """
+    x = images[:batch] if len(images) >= batch else np.resize(images, (batch, *images.shape[1:]))
+    start = time.perf_counter()
+    clf.probabilities(x)  # the first call allocates for this batch size
+    first = time.perf_counter() - start
+    for _ in range(WARMUP):
+        clf.probabilities(x)
+    whole, invoke = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        clf.probabilities(x)
+        whole.append(time.perf_counter() - t0)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        clf.invoke_only()
+        invoke.append(time.perf_counter() - t0)
+    return {
+        "runtime": clf.runtime,
+        "runtime_version": clf.runtime_version,
+        "threads": clf.threads,
+        "batch": batch,
+        "latency_us": percentiles(invoke),
+        "classifier_latency_us": percentiles(whole),
+        "first_invoke_us": round(first * 1e6, 1),
+        "throughput_ips": round(batch / float(np.median(whole)), 1),
+    }
+
+
+def video_fps(clf: Classifier, video: str) -> dict[str, Any]:
+    """Frames per second of the camera frame loop (decode, RGB, preprocess, invoke) on a file."""
+    from edge_runtime.webcam import classify_frames, opencv_frames
+
+    frames = opencv_frames(video)
+    start = time.perf_counter()
+    try:
+        count = sum(1 for _ in classify_frames(clf, frames))
+    finally:
+        frames.close()
+    seconds = time.perf_counter() - start
+    return {"frames": count, "seconds": round(seconds, 3), "fps": round(count / seconds, 1)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    Read from VmHWM, not ``getrusage``: Linux carries ``ru_maxrss`` across exec, so a worker
+    forked from a TensorFlow process would report TensorFlow's footprint as its own.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # not Linux: the best available
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def work(job: Job) -> dict[str, Any]:
+    """Do ``job`` in this process (the worker's body; :func:`run_job` runs it in a fresh one)."""
+    report: dict[str, Any] = {"runtime": job.runtime, "ok": True}
+    try:
+        start = time.perf_counter()
+        content = Path(job.model).read_bytes()
+        clf = Classifier(content, runtime=job.runtime, threads=job.threads, name=job.model)
+        report.update(version=clf.runtime_version, load_s=round(time.perf_counter() - start, 4))
+        images = np.load(job.inputs) if job.inputs else np.zeros((1, 28, 28, 1), np.uint8)
+        if job.outputs is not None:
+            np.save(job.outputs, clf.probabilities(images))
+        report["rows"] = [
+            measure(
+                Classifier(content, runtime=job.runtime, threads=threads, name=job.model),
+                images,
+                batch=batch,
+                repeats=job.repeats,
+            )
+            for threads in job.timing_threads
+            for batch in job.timing_batches
+        ]
+        if job.video is not None:
+            report["video"] = video_fps(clf, job.video)
+    except (ModelError, RuntimeMissingError, OSError) as e:
+        report.update(ok=False, error=str(e))
+    report["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return report
+
+
+def main() -> int:
+    report = work(Job(**json.loads(sys.stdin.read())))
+    print(json.dumps(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

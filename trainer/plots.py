@@ -1,0 +1,240 @@
+"""Every plot, saved one way: the Agg backend and an atomic write (:func:`save_figure`).
+
+The training plots live here too; ``fmnist-train fit`` writes them under ``plots/`` beside its
+other artifacts, and the report only embeds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime import CLASS_NAMES
+from edge_runtime.atomic import atomic_path
+from edge_runtime.preprocess import model_input
+from trainer.data import Dataset, class_counts
+from trainer.metrics import confusion_matrix, most_confused_pairs
+
+PLOTS = (
+    ("samples_per_class", "Samples from each class"),
+    ("class_distribution", "Class distribution, train and test"),
+    ("preprocessing", "Preprocessing: raw, scaled, augmented, and a photo-style input"),
+    ("curves", "Loss and accuracy, train vs validation"),
+    ("confusion_matrix", "Confusion matrix (rows normalised to recall)"),
+    ("confused_pairs", "Most-confused pairs, with examples"),
+    ("misclassified", "Misclassified test images (true → predicted)"),
+)
+"""The training plots: file stem under ``plots/`` and title."""
+
+
+def pyplot():  # noqa: ANN201 - the matplotlib.pyplot module, imported lazily
+    """``matplotlib.pyplot`` on the Agg backend: no display on a CI box or a headless Pi."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    """Write ``fig`` to ``path`` (PNG) atomically, then close it. Every plot is saved here.
+
+    Returns:
+        ``path``.
+    """
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    pyplot().close(fig)
+    return path
+
+
+def _grid(
+    images: list[np.ndarray], titles: list[str], cols: int, path: Path, suptitle: str
+) -> None:
+    plt = pyplot()
+
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=7)
+    fig.suptitle(suptitle)
+    save_figure(fig, path)
+
+
+def plot_samples(data: Dataset, path: Path, *, per_class: int = 8) -> None:
+    """A row of training images per class."""
+    plt = pyplot()
+
+    fig, axes = plt.subplots(
+        len(CLASS_NAMES), per_class, figsize=(per_class * 0.9, len(CLASS_NAMES) * 1.0)
+    )
+    for c, name in enumerate(CLASS_NAMES):
+        for j, i in enumerate(np.flatnonzero(data.y_train == c)[:per_class]):
+            ax = axes[c, j]
+            ax.imshow(data.x_train[i], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("Training samples per class")
+    save_figure(fig, path)
+
+
+def plot_distribution(data: Dataset, path: Path) -> None:
+    """Bar chart of images per class, train and test side by side."""
+    plt = pyplot()
+
+    x = np.arange(len(CLASS_NAMES))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.bar(x - 0.2, class_counts(data.y_train), 0.4, label="train")
+    ax.bar(x + 0.2, class_counts(data.y_test), 0.4, label="test")
+    ax.set_xticks(x, CLASS_NAMES, rotation=30, ha="right")
+    ax.set_ylabel("images")
+    ax.legend()
+    ax.set_title("Class distribution")
+    save_figure(fig, path)
+
+
+def _photo_style(image: np.ndarray) -> np.ndarray:
+    """Fake a catalogue photo from a Fashion-MNIST image: dark item on a large white canvas, off-centre."""
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(255 - image).resize((112, 112), Image.Resampling.BILINEAR))
+    canvas = np.full((200, 160), 255, np.uint8)
+    canvas[20:132, 30:142] = big
+    return canvas
+
+
+def plot_preprocessing(data: Dataset, path: Path, *, seed: int = 0, examples: int = 5) -> None:
+    """Raw pixels, the 0–1 values the model computes on, augmented versions, and the photo path."""
+    plt = pyplot()
+
+    from trainer.train import make_dataset
+
+    idx = [int(np.flatnonzero(data.y_train == c)[0]) for c in range(examples)]
+    raw = model_input(data.x_train[idx])
+    ds = make_dataset(raw, data.y_train[idx], examples, augment="flip-shift", seed=seed)
+    augmented = next(iter(ds))[0].numpy().astype(np.uint8)
+    photos = [_photo_style(data.x_train[i]) for i in idx]
+    prepared = model_input(photos)
+    columns = [
+        ("raw 0-255", raw, 255),
+        ("scaled 0-1 (in-model)", raw / 255.0, 1.0),
+        ("augmented", augmented, 255),
+        ("photo-style input", photos, 255),
+        ("after preprocess()", prepared, 255),
+    ]
+    fig, axes = plt.subplots(examples, len(columns), figsize=(len(columns) * 1.8, examples * 1.6))
+    for col, (title, images, vmax) in enumerate(columns):
+        for row in range(examples):
+            ax = axes[row, col]
+            img = np.squeeze(images[row])
+            ax.imshow(img, cmap="gray", vmin=0, vmax=vmax)
+            ax.axis("off")
+            if row == 0:
+                ax.set_title(title, fontsize=8)
+    fig.suptitle("Preprocessing")
+    save_figure(fig, path)
+
+
+def plot_curves(history: dict[str, list[float]], path: Path) -> None:
+    """Loss and accuracy per epoch, train vs validation."""
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(epochs, history[key], label="train")
+        ax.plot(epochs, history[f"val_{key}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save_figure(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, path: Path) -> None:
+    """Row-normalised confusion matrix with the rate in each cell."""
+    plt = pyplot()
+
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(CLASS_NAMES)):
+        for j in range(len(CLASS_NAMES)):
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    save_figure(fig, path)
+
+
+def plot_confused_pairs(
+    data: Dataset, y_pred: np.ndarray, path: Path, *, pairs: int = 5, per_pair: int = 6
+) -> None:
+    """One row per most-confused (true, predicted) pair with example test images."""
+    images, titles = [], []
+    for t, p, count in most_confused_pairs(confusion_matrix(data.y_test, y_pred), pairs):
+        idx = np.flatnonzero((data.y_test == t) & (y_pred == p))[:per_pair]
+        for k in range(per_pair):
+            images.append(data.x_test[idx[k]] if k < len(idx) else np.zeros((28, 28), np.uint8))
+            titles.append(f"{CLASS_NAMES[t]}→{CLASS_NAMES[p]}\n({count})" if k == 0 else "")
+    _grid(images, titles, per_pair, path, "Most-confused pairs (true→predicted, count)")
+
+
+def plot_misclassified(data: Dataset, y_pred: np.ndarray, path: Path, *, count: int = 40) -> None:
+    """A gallery of misclassified test images, spread over the test set."""
+    wrong = np.flatnonzero(y_pred != data.y_test)
+    pick = (
+        wrong[np.linspace(0, len(wrong) - 1, min(count, len(wrong))).astype(int)]
+        if len(wrong)
+        else []
+    )
+    _grid(
+        [data.x_test[i] for i in pick],
+        [f"{CLASS_NAMES[data.y_test[i]]}\n→ {CLASS_NAMES[y_pred[i]]}" for i in pick],
+        8,
+        path,
+        f"Misclassified: {len(wrong)} of {len(y_pred)} test images",
+    )
+
+
+def write_plots(
+    out_dir: Path, *, data: Dataset, history: dict[str, list[float]], y_pred: np.ndarray, seed: int
+) -> dict[str, Path]:
+    """Write every plot in :data:`PLOTS` under ``out_dir/plots``.
+
+    Args:
+        out_dir: The artifacts folder.
+        data: The dataset the model was trained and tested on.
+        history: Per-epoch metrics from training.
+        y_pred: Predicted class per test image.
+        seed: The training seed (the augmentation examples use it).
+
+    Returns:
+        The paths written, by plot name.
+    """
+    paths = {name: out_dir / "plots" / f"{name}.png" for name, _ in PLOTS}
+    plot_samples(data, paths["samples_per_class"])
+    plot_distribution(data, paths["class_distribution"])
+    plot_preprocessing(data, paths["preprocessing"], seed=seed)
+    plot_curves(history, paths["curves"])
+    plot_confusion(confusion_matrix(data.y_test, y_pred), paths["confusion_matrix"])
+    plot_confused_pairs(data, y_pred, paths["confused_pairs"])
+    plot_misclassified(data, y_pred, paths["misclassified"])
+    return paths
