@@ -8,14 +8,24 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 ARTIFACTS ?= artifacts
 MODEL     := $(ARTIFACTS)/model.keras
-EXTRAS    ?= train,edge,webcam,dev
+EXTRAS    ?= train,edge,webcam,serve,dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INT8      := $(ARTIFACTS)/model_int8.tflite
 # Passed through, e.g. make train TRAIN_ARGS="--seed 1", make bench BENCH_ARGS="--training".
 TRAIN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: all setup data train convert bench report test test-fast test-arm64 lint format clean
+.PHONY: all setup data tools-test tools-bench train convert bench report test test-fast test-arm64 lint format clean
+
+# $(call apt_install,PACKAGE,COMMAND): apt-get install PACKAGE unless COMMAND is already there
+# (refreshing the package lists only when the first attempt fails).
+define apt_install
+	@command -v $(2) >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null || { echo "$(2) is missing: install $(1)"; exit 1; }; \
+	  echo "Installing Debian's $(1)"; \
+	  $(SUDO) apt-get install -y -q $(1) >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q $(1) >/dev/null; }; }
+endef
 
 all: data train convert bench report
 
@@ -54,14 +64,25 @@ $(INT8): $(MODEL) $(wildcard converter/*.py) edge_runtime/classifier.py edge_run
 
 bench: $(ARTIFACTS)/benchmarks.json
 $(ARTIFACTS)/benchmarks.json: $(INT8) $(wildcard benchmarks/*.py) edge_runtime/worker.py
-	$(BIN)/fmnist-bench --models $(ARTIFACTS) $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory tools-bench
+	$(BIN)/fmnist-bench --models $(ARTIFACTS) --serve $(BENCH_ARGS)
 
 report: $(ARTIFACTS)/report.html
 $(ARTIFACTS)/report.html: $(MODEL) $(INT8) $(ARTIFACTS)/benchmarks.json trainer/report.py
 	$(BIN)/fmnist-train report --out-dir $(ARTIFACTS)
 
+# What the tests drive: a real browser (Debian's chromium; nothing is downloaded at run time),
+# systemd-analyze, which checks the unit `fmnist-edge serve --systemd-unit` prints, and wrk.
+tools-test: tools-bench
+	$(call apt_install,chromium,chromium)
+	$(call apt_install,systemd,systemd-analyze)
+
+# The load generator of `fmnist-bench --serve`.
+tools-bench:
+	$(call apt_install,wrk,wrk)
+
 # The whole suite, including the tests on the real dataset (CI runs this).
-test: $(STAMP)
+test: $(STAMP) tools-test
 	@$(MAKE) --no-print-directory data
 	$(BIN)/python -m pytest
 

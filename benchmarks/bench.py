@@ -46,6 +46,7 @@ class BenchOptions:
         repeats: Timed calls per configuration.
         quick: 1,000 test images and short runs (CI).
         training: Also time ``make train`` against the seed recipe.
+        serve: Also load a live ``fmnist-edge serve`` with wrk (see :mod:`benchmarks.serving`).
         data_dir: Fashion-MNIST folder (None: the usual lookup).
     """
 
@@ -56,6 +57,7 @@ class BenchOptions:
     repeats: int = 300
     quick: bool = False
     training: bool = False
+    serve: bool = False
     data_dir: Path | None = None
 
 
@@ -320,6 +322,12 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         cold = cold_start(edge_model, sample, runs=3 if options.quick else 9)
         _log("webcam pipeline FPS on a generated 640x480 video")
         webcam = webcam_fps(edge_model, frames=150 if options.quick else 1500, work=work)
+        if options.serve:
+            from benchmarks.serving import serve_bench
+
+            _log("fmnist-edge serve under wrk, and its MJPEG stream")
+            clip = write_clip(work / "camera.avi", frames=90)
+            served = serve_bench(edge_model, png=sample, clip=clip, quick=options.quick, work=work)
     result: dict[str, Any] = {
         "machine": {**machine(), "packages": package_versions()},
         "note": "absolute times are from a shared machine and noisy; compare ratios from one run",
@@ -330,6 +338,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         "cold_start": cold,
         "webcam": webcam,
     }
+    if options.serve:
+        result["serve"] = served
     if options.training:
         from benchmarks.training import compare
 
@@ -371,6 +381,13 @@ def target_checks(result: dict) -> list[dict]:
             )
     checks.append(TARGETS["cold_start_s"].check(result["cold_start"]["classify_one_image_s"]))
     checks.append(TARGETS["webcam_fps"].check(result["webcam"]["fps"]))
+    if "serve" in result:
+        png = result["serve"]["load"][0]
+        checks.append(TARGETS["serve_rps"].check(png["requests_per_s"]))
+        checks.append(TARGETS["serve_p99_ms"].check(png["p99_ms"]))
+        errors = sum(load["errors"] for load in result["serve"]["load"])
+        checks.append(TARGETS["serve_errors"].check(errors))
+        checks.append(TARGETS["stream_fps"].check(result["serve"]["stream"]["fps"]))
     if "training" in result:
         t = result["training"]
         checks.append(TARGETS["training_time_ratio"].check(t["wall_time_ratio"]))
@@ -548,6 +565,49 @@ def tables(result: dict) -> list[dict[str, Any]]:
             ],
         )
     )
+    if "serve" in result:
+        served = result["serve"]
+        out.append(
+            _table(
+                f"fmnist-edge serve under load ({served['load_generator']}; {served['model']})",
+                [
+                    "upload",
+                    "bytes",
+                    "requests/s",
+                    "p50 (ms)",
+                    "p99 (ms)",
+                    "errors",
+                    "in-process Classifier, same bytes (µs)",
+                    "in-process images/s",
+                ],
+                [
+                    [
+                        x["upload"],
+                        f"{x['bytes']:,}",
+                        f"{x['requests_per_s']:,.0f}",
+                        f"{x['p50_ms']:.2f}",
+                        f"{x['p99_ms']:.2f}",
+                        x["errors"],
+                        f"{x['in_process_us']:.0f}",
+                        f"{x['in_process_per_s']:,.0f}",
+                    ]
+                    for x in served["load"]
+                ]
+                + [
+                    [
+                        f"MJPEG stream, {served['stream']['resolution']}, "
+                        f"{served['stream']['source_fps']} FPS camera",
+                        "",
+                        f"{served['stream']['fps']:.1f} frames/s received",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                ],
+            )
+        )
     if "training" in result:
         t = result["training"]
         out.append(

@@ -65,6 +65,11 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
     "--training", is_flag=True, help="Also time `make train` against the seed recipe (minutes)."
 )
 @click.option(
+    "--serve",
+    is_flag=True,
+    help="Also load a live `fmnist-edge serve` with wrk at 16 connections (needs wrk).",
+)
+@click.option(
     "--compare",
     "compare_to",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -86,6 +91,7 @@ def main(
     repeats: int,
     quick: bool,
     training: bool,
+    serve: bool,
     compare_to: Path | None,
     out_dir: Path | None,
     data_dir: Path | None,
@@ -101,6 +107,7 @@ def main(
         repeats=min(repeats, 50) if quick else repeats,
         quick=quick,
         training=training,
+        serve=serve,
         data_dir=data_dir,
     )
     result = run_bench(options)

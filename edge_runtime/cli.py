@@ -166,5 +166,75 @@ def webcam(
     run_webcam(options)
 
 
+@main.command()
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="0: any free port.",
+)
+@click.option(
+    "--source",
+    default="none",
+    show_default=True,
+    callback=lambda ctx, param, value: None if value == "none" else value,
+    help="A camera to show live: 0, /dev/videoN, a video file, 'picamera', or none.",
+)
+@click.option("--loop", is_flag=True, help="Start a video file over when it ends.")
+@click.option(
+    "--token",
+    envvar="FMNIST_TOKEN",
+    default=None,
+    callback=lambda ctx, param, value: value or None,
+    help="Require 'Authorization: Bearer TOKEN' on /api, /v2 and /metrics [default: $FMNIST_TOKEN].",
+)
+@threads_option
+@runtime_option
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(0, 1024, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Refuse request bodies larger than this (413).",
+)
+@click.option(
+    "--systemd-unit", "unit", is_flag=True, help="Print a systemd unit for these options, and exit."
+)
+@one_line_errors(ModelError, RuntimeMissingError, RuntimeError, OSError)
+def serve(
+    model: Path,
+    host: str,
+    port: int,
+    source: str | None,
+    loop: bool,
+    token: str | None,
+    threads: int,
+    runtime: str | None,
+    max_upload_mb: float,
+    unit: bool,
+) -> None:
+    """Serve the model over HTTP: a page, a JSON API, the v2 inference protocol, metrics."""
+    from edge_runtime.serve import ServeOptions, run_server, systemd_unit
+
+    options = ServeOptions(
+        model=model,
+        threads=threads,
+        runtime=runtime,
+        host=host,
+        port=port,
+        source=source,
+        loop=loop,
+        token=token,
+        max_upload_mb=max_upload_mb,
+    )
+    if unit:
+        click.echo(systemd_unit(options), nl=False)
+    else:
+        run_server(options)
+
+
 if __name__ == "__main__":
     main()

@@ -64,7 +64,7 @@ class Target:
         limit: The threshold, in the unit the measured value is given in.
         at_most: True when the measured value must be ≤ ``limit``, False for ≥.
         unit: How values print: ``pp`` (percentage points), ``%`` (a 0–1 fraction shown as a
-            percentage), ``x`` (a ratio), ``s``, ``ms``, ``FPS`` or ``/s``.
+            percentage), ``x`` (a ratio), ``s``, ``ms``, ``FPS``, ``/s`` or ``errors``.
     """
 
     what: str
@@ -80,7 +80,7 @@ class Target:
             return f"{value:+.2f} pp"
         if self.unit == "x":
             return f"{value:.3g}×" if value < 10 else f"{value:.0f}×"
-        if self.unit in ("FPS", "/s"):
+        if self.unit in ("FPS", "/s", "errors"):
             return f"{value:,.0f} {self.unit}"
         return f"{value:.2f} {self.unit}"
 
@@ -126,4 +126,9 @@ TARGETS: dict[str, Target] = {
     "webcam_fps": Target("webcam pipeline, 640x480, headless", 300.0, False, "FPS"),
     "training_time_ratio": Target("training wall time vs the seed recipe", 1 / 3, True, "x"),
     "training_accuracy": Target("training test accuracy", 0.915, False, "%"),
+    # Serving (fmnist-bench --serve: wrk at 16 connections on the same machine).
+    "serve_rps": Target("serve, 28x28 PNG, requests/s", 2000.0, False, "/s"),
+    "serve_p99_ms": Target("serve, 28x28 PNG, p99 latency", 20.0, True, "ms"),
+    "serve_errors": Target("serve, errors under load", 0, True, "errors"),
+    "stream_fps": Target("MJPEG stream at 640x480, as received", 25.0, False, "FPS"),
 }

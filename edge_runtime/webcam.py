@@ -27,7 +27,12 @@ class SourceError(RuntimeError):
     """A camera or video that cannot be opened. ``str()`` is one line."""
 
 
-def _cv2():  # noqa: ANN202 - the cv2 module
+def opencv():  # noqa: ANN201 - the cv2 module
+    """OpenCV, imported on first use.
+
+    Raises:
+        RuntimeMissingError: It is not installed, naming the extra that installs it.
+    """
     try:
         import cv2
     except ImportError:
@@ -39,7 +44,7 @@ def _cv2():  # noqa: ANN202 - the cv2 module
 
 def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no GUI
     """OpenCV with a usable window, or None (with a note) when this build or session has none."""
-    cv2 = _cv2()
+    cv2 = opencv()
     try:
         cv2.namedWindow(window)
     except cv2.error:
@@ -59,7 +64,7 @@ def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     Done by OpenCV (SIMD): about 0.1 ms on 640×480 here, against 1.3 ms for a numpy copy of
     ``frame[:, :, ::-1]``; at 300+ FPS that was the largest cost per frame.
     """
-    return _cv2().cvtColor(frame, _cv2().COLOR_BGR2RGB)
+    return opencv().cvtColor(frame, opencv().COLOR_BGR2RGB)
 
 
 def _video_fps(capture, cv2) -> float:  # noqa: ANN001 - cv2.VideoCapture and the cv2 module
@@ -82,7 +87,7 @@ def opencv_frames(source: str, *, pace: bool = False, loop: bool = False) -> Ite
     Raises:
         SourceError: The source cannot be opened.
     """
-    cv2 = _cv2()
+    cv2 = opencv()
     target: int | str = int(source) if source.isdigit() else source
     # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
     is_sequence = isinstance(target, str) and "%" in target
@@ -245,7 +250,7 @@ def annotate(
     Returns:
         A **BGR** uint8 frame, ready for ``cv2.imshow`` or ``cv2.imencode``.
     """
-    cv2 = _cv2()
+    cv2 = opencv()
     canvas = bgr_to_rgb(frame_rgb)  # a new BGR array: the caller's frame is not drawn on
     best = result.prediction
     if roi is not None:

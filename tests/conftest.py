@@ -5,14 +5,19 @@ Under CI (``CI=true``) a missing dataset is a failure, not a skip: ``make test``
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY_INT8 = ROOT / "tests" / "fixtures" / "tiny_int8.tflite"
+"""A tiny int8 model with its sidecar, made by tests/fixtures/make_fixtures.py."""
 BIN = Path(sys.executable).parent
 # Console script → module. Tests run `python -m module` with this interpreter, so an emulated
 # aarch64 Python (make test-arm64) never picks up an x86 script from PATH by accident.
@@ -42,6 +47,60 @@ def run_cli(
         cwd=cwd or ROOT,
         timeout=timeout,
     )
+
+
+def write_video(path: Path, frames: list, fps: int = 30) -> Path:
+    """Write RGB uint8 frames to an MJPEG .avi with OpenCV (which wants BGR)."""
+    import cv2
+    import numpy as np
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(np.ascontiguousarray(f[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+@contextlib.contextmanager
+def live_server(*args: str, stop: signal.Signals = signal.SIGTERM):
+    """``fmnist-edge serve --port 0 ARGS`` from this checkout: yields ``(base URL, process)``
+    and, on exit, stops it with ``stop`` and requires exit code 0."""
+    from benchmarks.serving import running_server
+
+    with running_server(*args, stop=stop) as server:
+        yield server
+
+
+def scene(item: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A 28×28 Fashion-MNIST image blown up into a W×H = ``size`` RGB camera frame."""
+    from PIL import Image
+
+    side = size[1]
+    big = np.asarray(Image.fromarray(item).resize((side, side), Image.Resampling.NEAREST))
+    frame = np.zeros((side, size[0], 3), np.uint8)
+    left = (size[0] - side) // 2
+    frame[:, left : left + side] = big[:, :, None]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def two_classes(dataset) -> list[np.ndarray]:
+    """Two test images of different classes that the tiny fixture model gets right with the
+    most confidence: camera scenes whose label must visibly change."""
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.preprocess import model_input
+
+    probs = Classifier.from_file(TINY_INT8).probabilities(model_input(dataset.x_test[:300]))
+    picked: dict[int, np.ndarray] = {}
+    for i in np.argsort(-probs.max(axis=1)):
+        label = int(probs[i].argmax())
+        if label == dataset.y_test[i]:
+            picked.setdefault(label, dataset.x_test[i])
+        if len(picked) == 2:
+            return list(picked.values())
+    raise AssertionError("the fixture model is not confident on two classes")
 
 
 @pytest.fixture(scope="session")

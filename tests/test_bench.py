@@ -59,7 +59,7 @@ def bench_run(tiny_keras, tmp_path_factory):
             model=folder / "model.keras", modes=("float32", "int8"), out_dir=folder, samples=100
         )
     )
-    r = quick_bench(folder, "--batch", "1,8")
+    r = quick_bench(folder, "--batch", "1,8", "--serve")
     assert r.returncode == 0, r.stderr
     return folder, json.loads((folder / "benchmarks.json").read_text()), r
 
@@ -85,6 +85,20 @@ def test_schema_is_complete(bench_run):
         "bench_latency.png",
         "bench_accuracy.png",
     }
+
+
+def test_serve_load_and_stream_are_measured(bench_run):
+    """The schema of `--serve` (the figures themselves are for benchmarks.md, not for asserts)."""
+    _, result, r = bench_run
+    served = result["serve"]
+    assert [x["upload"] for x in served["load"]] == ["28x28 PNG", "catalogue photo"]
+    for load in served["load"]:
+        assert load["requests"] > 0 and load["errors"] == 0, load
+        assert 0 < load["p50_ms"] <= load["p99_ms"] and load["in_process_us"] > 0
+    assert served["stream"]["frames"] > 0
+    names = {c["target"].split(" ≥")[0].split(" ≤")[0] for c in result["targets"]}
+    assert {"serve, 28x28 PNG, requests/s", "MJPEG stream at 640x480, as received"} <= names
+    assert "fmnist-edge serve under load" in (bench_run[0] / "benchmarks.md").read_text()
 
 
 def test_sizes_equal_the_files(bench_run):

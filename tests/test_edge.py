@@ -18,7 +18,7 @@ from PIL import Image
 
 from edge_runtime.classifier import Classifier, ModelError, dequantize, quantize
 from edge_runtime.vocab import RUNTIMES
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, write_video
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INT8 = FIXTURES / "tiny_int8.tflite"
@@ -310,6 +310,10 @@ def test_edge_runtime_source_imports_nothing_heavy():
         "picamera2",
         "ai_edge_litert",
         "tflite_runtime",
+        # fmnist-edge serve (the serve extra)
+        "starlette",
+        "uvicorn",
+        "prometheus_client",
     }
     sources = sorted((ROOT / "edge_runtime").rglob("*.py"))
     assert len(sources) >= 10, sources  # anchored to the repository, whatever the cwd
@@ -330,18 +334,6 @@ def test_edge_runtime_source_imports_nothing_heavy():
 
 
 # --- fmnist-edge webcam ------------------------------------------------------------------------
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """Write RGB frames to a video file with OpenCV (which wants BGR)."""
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(np.ascontiguousarray(f[:, :, ::-1]))
-    writer.release()
 
 
 def webcam(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +189,30 @@ def test_fashion_mnist_through_png_equals_trainer_and_calibration_arrays(dataset
         paths.append(p)
     edge = model_input([load_image(p) for p in paths])
     np.testing.assert_array_equal(edge, rep[:100])
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "bmp", "tiff", "webp"])
+def test_mutated_image_bytes_only_ever_raise_image_error(fmt: str):
+    """Uploads are hostile: flipped, cut and spliced bytes decode or fail with ImageError."""
+    from edge_runtime.preprocess import decode_image
+
+    buffer = io.BytesIO()
+    product_shot("RGB", size=(60, 40)).save(buffer, format=fmt)
+    original = buffer.getvalue()
+    rng = np.random.default_rng(0)
+    outcomes = {"decoded": 0, "refused": 0}
+    for case in range(300):
+        data = bytearray(original)
+        for _ in range(1 + case % 8):
+            data[rng.integers(len(data))] = rng.integers(256)
+        if case % 3 == 1:
+            data = data[: rng.integers(1, len(data))]
+        if case % 5 == 2:
+            data += rng.bytes(int(rng.integers(1, 64)))
+        try:
+            model_input([decode_image(bytes(data), f"case {case}")])
+            outcomes["decoded"] += 1
+        except ImageError as e:
+            assert "\n" not in str(e) and str(e).startswith(f"case {case}: ")
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0, outcomes

@@ -104,6 +104,7 @@ def artifacts(tmp_path: Path) -> Path:
     png(tmp_path / "plots" / "bench_size.png", 200)
     png(tmp_path / "plots" / "bench_latency.png", 210)
     (tmp_path / "benchmarks.json").write_text(json.dumps(bench_result()))
+    png(tmp_path / "serve.png", 220)
     return tmp_path
 
 
@@ -113,14 +114,14 @@ def embedded_pngs(page: str) -> list[bytes]:
 
 def test_every_section_and_every_figure(artifacts: Path):
     page = render(artifacts)
-    for heading in ("Training", "Quantized models", "Benchmarks"):
+    for heading in ("Training", "Quantized models", "Benchmarks", "Serve"):
         assert f"<h2>{heading}</h2>" in page
     for fragment in ("Classification report", "Per-class accuracy change", "bn1/add", "Targets"):
         assert fragment in page
     for table in bench_result()["tables"]:
         assert html.escape(table["title"]) in page
     figures = sorted(artifacts.rglob("*.png"))
-    assert len(figures) == len(PLOTS) + 3
+    assert len(figures) == len(PLOTS) + 4
     shown = embedded_pngs(page)
     assert sorted(shown) == sorted(p.read_bytes() for p in figures), "each figure exactly once"
     for data in shown:
@@ -130,11 +131,12 @@ def test_every_section_and_every_figure(artifacts: Path):
 
 def test_sections_appear_only_with_their_data(artifacts: Path):
     (artifacts / "benchmarks.json").unlink()
+    (artifacts / "serve.png").unlink()
     for p in [*artifacts.glob("model_*.tflite"), *artifacts.glob("model_*.json")]:
         p.unlink()
     page = render(artifacts)
     assert "<h2>Training</h2>" in page
-    assert "Quantized models" not in page and "Benchmarks" not in page
+    assert "Quantized models" not in page and "Benchmarks" not in page and "Serve" not in page
 
 
 def test_markdown_and_report_show_the_same_tables(artifacts: Path):

@@ -3,7 +3,8 @@
 This is the only module that writes HTML. It loads no model, no dataset and no TensorFlow: it
 reads ``metrics.json``, ``model_summary.txt`` and the training plots (``fmnist-train fit``),
 the sidecars and ``int8_debug.json/.png`` (``fmnist-convert``), and ``benchmarks.json`` with its
-plots (``fmnist-bench``), and renders a section for each that exists. Figures are embedded as
+plots (``fmnist-bench``) and ``serve.png`` (the browser test), and renders a section for each
+that exists. Figures are embedded as
 PNG data, so the page can be mailed or opened offline.
 """
 
@@ -195,6 +196,20 @@ def benchmark_section(out_dir: Path) -> str:
     return section("Benchmarks", "\n".join(parts))
 
 
+def serve_section(out_dir: Path) -> str:
+    """The page of ``fmnist-edge serve`` as the browser test saw it (``serve.png``)."""
+    shot = out_dir / "serve.png"
+    if not shot.is_file():
+        return ""
+    return section(
+        "Serve",
+        "<p>The page of <code>fmnist-edge serve</code> in headless chromium (saved by the browser "
+        "test): the live annotated camera stream with its label, top-3 and frame rate, and an "
+        "uploaded photo with the 28×28 image the model saw. Its load figures are in the "
+        "benchmark tables above.</p>" + figure(shot, "fmnist-edge serve in a browser"),
+    )
+
+
 def render(out_dir: Path) -> str:
     """The whole page, from the artifacts in ``out_dir``.
 
@@ -210,6 +225,7 @@ def render(out_dir: Path) -> str:
         + training_section(out_dir, metrics)
         + conversion_section(out_dir)
         + benchmark_section(out_dir)
+        + serve_section(out_dir)
         + f'<p class="foot">Versions: {html.escape(json.dumps(metrics.get("versions", {})))}</p>'
     )
     return (
