@@ -59,7 +59,10 @@ $(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtim
 
 # Every mode, validated on the test set, plus the int8 per-layer error report and C arrays.
 convert: $(INT8)
-$(INT8): $(MODEL) $(wildcard converter/*.py) edge_runtime/classifier.py edge_runtime/preprocess.py edge_runtime/vocab.py
+# What conversion runs: the converter and the edge code that validates on every runtime.
+CONVERT_DEPS := $(wildcard converter/*.py) $(addprefix edge_runtime/,classifier.py compare.py \
+                micro.py preprocess.py vocab.py worker.py)
+$(INT8): $(MODEL) $(CONVERT_DEPS)
 	$(BIN)/fmnist-convert --quantize all --debug --format c-array --out-dir $(ARTIFACTS)
 
 bench: $(ARTIFACTS)/benchmarks.json
@@ -81,8 +84,9 @@ tools-test: tools-bench
 tools-bench:
 	$(call apt_install,wrk,wrk)
 
-# The whole suite, including the tests on the real dataset (CI runs this).
-test: $(STAMP) tools-test
+# The whole suite, including the tests on the real dataset and on the real model, which it
+# trains and converts first when artifacts/ does not hold them yet (CI runs this).
+test: $(STAMP) tools-test $(INT8)
 	@$(MAKE) --no-print-directory data
 	$(BIN)/python -m pytest
 

@@ -7,6 +7,7 @@ labelled as such. TFLite timings run in the TensorFlow-free worker (:mod:`edge_r
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -24,9 +25,17 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
 from edge_runtime.classifier import read_sidecar
+from edge_runtime.compare import agreement
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import machine, package_versions
-from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES, TARGETS, model_files
+from edge_runtime.vocab import (
+    DEFAULT_RUNTIME,
+    MICRO_RUNTIME,
+    ROUTE_MODE,
+    RUNTIMES,
+    TARGETS,
+    model_files,
+)
 from edge_runtime.worker import Job, percentiles, run_job, run_python
 from trainer.metrics import per_class_accuracy
 
@@ -43,7 +52,7 @@ class BenchOptions:
         runtimes: Runtimes to measure every model on.
         threads: Interpreter thread counts to time.
         batches: Batch sizes to time.
-        repeats: Timed calls per configuration.
+        repeats: Timed calls per configuration (at most 50 with ``quick``).
         quick: 1,000 test images and short runs (CI).
         training: Also time ``make train`` against the seed recipe.
         serve: Also load a live ``fmnist-edge serve`` with wrk (see :mod:`benchmarks.serving`).
@@ -59,6 +68,11 @@ class BenchOptions:
     training: bool = False
     serve: bool = False
     data_dir: Path | None = None
+
+    @property
+    def timed_repeats(self) -> int:
+        """Timed calls per configuration in this run."""
+        return min(self.repeats, 50) if self.quick else self.repeats
 
 
 def _log(message: str) -> None:
@@ -195,49 +209,55 @@ def per_class(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def cross_runtime(
-    probs: dict[tuple[str, str], np.ndarray], scales: dict[str, float]
+    outputs: dict[tuple[str, str], np.ndarray], scales: dict[str, float]
 ) -> list[dict[str, Any]]:
     """Every pair of runtimes on the same model and images: how far apart are their answers?
 
     Args:
-        probs: (variant, runtime) → probabilities on the same images.
+        outputs: (variant, runtime) → dequantized outputs on the same images.
         scales: variant → its output scale (0 for float outputs).
 
     Returns:
-        One record per variant and runtime pair: argmax agreement, the largest difference (in
-        output quantization steps for quantized outputs), and the share of outputs within one
-        step and bit-identical.
+        One record per variant and runtime pair (see :func:`edge_runtime.compare.agreement`).
     """
-    out = []
-    variants = dict.fromkeys(v for v, _ in probs)
-    for variant in variants:
-        runtimes = [r for v, r in probs if v == variant]
-        for a_name, b_name in itertools.combinations(runtimes, 2):
-            a, b = probs[(variant, a_name)], probs[(variant, b_name)]
-            scale = scales[variant]
-            diff = np.abs(a - b)
-            steps = np.round(diff / scale) if scale else None
-            out.append(
-                {
-                    "variant": variant,
-                    "runtimes": [a_name, b_name],
-                    "argmax_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
-                    "max_abs_diff": float(diff.max()),
-                    "max_diff_steps": float(steps.max()) if scale else None,
-                    "within_one_step": float(np.mean(steps <= 1)) if scale else None,
-                    "bit_identical": float(np.mean(diff == 0)),
-                }
-            )
-    return out
+    records = []
+    for variant in dict.fromkeys(v for v, _ in outputs):
+        runtimes = [r for v, r in outputs if v == variant]
+        for a, b in itertools.combinations(runtimes, 2):
+            stats = agreement(outputs[(variant, a)], outputs[(variant, b)], scale=scales[variant])
+            records.append({"variant": variant, "runtimes": [a, b], **stats})
+    return records
+
+
+def aarch64_records(models_dir: Path) -> list[dict[str, Any]]:
+    """x86 against emulated aarch64, from ``crosscheck_arm64.json`` (``make test-arm64`` writes
+    it), for the models in ``models_dir`` whose bytes it was measured on."""
+    path = models_dir / "crosscheck_arm64.json"
+    if not path.is_file():
+        return []
+    current = {
+        p.name: (mode, hashlib.sha256(p.read_bytes()).hexdigest())
+        for mode, p in model_files(models_dir)
+    }
+    records = []
+    for r in json.loads(path.read_text()):
+        mode, sha = current.get(r["model"], (None, None))
+        if sha == r["sha256"]:
+            machines = [f"{r['runtime']} ({m})" for m in r["machines"]]
+            stats = {k: r[k] for k in ("argmax_agreement", "max_abs_diff", "max_diff_steps",
+                                       "within_one_step", "bit_identical")}  # fmt: skip
+            records.append({"variant": mode, "runtimes": machines, **stats})
+    return records
 
 
 def measure_models(
     options: BenchOptions, *, x: np.ndarray, y: np.ndarray, keras_pred: np.ndarray, work: Path
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict], list[dict], list[dict]]:
     """Every converted model on every runtime, each in a fresh worker.
 
     Returns:
-        ``(rows, cross_runtime)``.
+        ``(rows, cross_runtime, unsupported)``: the last lists the (variant, runtime) pairs
+        that do not load, with the runtime's reason (TFLM runs no float16 or dynamic model).
     """
     models = model_files(options.models)
     if not models:
@@ -245,29 +265,34 @@ def measure_models(
     inputs = work / "x.npy"
     np.save(inputs, x)
     rows: list[dict] = []
-    probs: dict[tuple[str, str], np.ndarray] = {}
+    unsupported: list[dict] = []
+    outputs: dict[tuple[str, str], np.ndarray] = {}
     scales: dict[str, float] = {}
     for mode, path in models:
-        scales[mode] = float(read_sidecar(path)["output"]["scale"])
+        sidecar = read_sidecar(path)
+        scales[mode] = float(sidecar["output"]["scale"])
         for runtime in options.runtimes:
             _log(f"{path.name} on {runtime}")
-            outputs = work / f"{mode}-{runtime}.npy"
+            saved = work / f"{mode}-{runtime}.npy"
             report = run_job(
                 Job(
                     model=str(path),
                     runtime=runtime,
                     threads=options.threads[0],
+                    output_is=sidecar.get("output_is", "probabilities"),
                     inputs=str(inputs),
-                    outputs=str(outputs),
-                    timing_threads=options.threads,
+                    outputs=str(saved),
+                    # A microcontroller has one core: TFLM ignores threads.
+                    timing_threads=(1,) if runtime == MICRO_RUNTIME else options.threads,
                     timing_batches=options.batches,
-                    repeats=options.repeats,
+                    repeats=options.timed_repeats,
                 )
             )
             if not report["ok"]:
-                raise RuntimeError(f"{path.name} on {runtime}: {report['error']}")
-            probs[(mode, runtime)] = np.load(outputs)
-            pred = probs[(mode, runtime)].argmax(1)
+                unsupported.append({"variant": mode, "runtime": runtime, "error": report["error"]})
+                continue
+            outputs[(mode, runtime)] = np.load(saved)
+            pred = outputs[(mode, runtime)].argmax(1)
             for row in report["rows"]:
                 row.update(
                     variant=mode,
@@ -276,9 +301,10 @@ def measure_models(
                     agreement_with_keras=float(np.mean(pred == keras_pred)),
                     per_class_accuracy=per_class(y, pred),
                     peak_rss_mb=report["peak_rss_mb"],
+                    arena_bytes=report["arena_bytes"],
                 )
             rows.extend(report["rows"])
-    return rows, cross_runtime(probs, scales)
+    return rows, cross_runtime(outputs, scales), unsupported
 
 
 def run_bench(options: BenchOptions) -> dict[str, Any]:
@@ -298,7 +324,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     x, y = model_input(data.x_test[:n]), data.y_test[:n]
     _log(f"Keras reference on {n:,} test images")
     rows, keras_probs = keras_rows(
-        keras_path, x, repeats=options.repeats, batch=max(options.batches)
+        keras_path, x, repeats=options.timed_repeats, batch=max(options.batches)
     )
     keras_pred = keras_probs.argmax(1)
     for row in rows:
@@ -309,14 +335,17 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        tflite_rows, cross = measure_models(options, x=x, y=y, keras_pred=keras_pred, work=work)
+        tflite_rows, cross, unsupported = measure_models(
+            options, x=x, y=y, keras_pred=keras_pred, work=work
+        )
+        cross += aarch64_records(options.models)
         rows += tflite_rows
         sample = work / "one.png"
         from PIL import Image
 
         Image.fromarray(data.x_test[0]).save(sample)
         edge_model = (
-            dict(model_files(options.models)).get("int8") or model_files(options.models)[0][1]
+            dict(model_files(options.models)).get(ROUTE_MODE) or model_files(options.models)[0][1]
         )
         _log("cold start: fmnist-edge classify one.png vs import tensorflow")
         cold = cold_start(edge_model, sample, runs=3 if options.quick else 9)
@@ -332,9 +361,10 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         "machine": {**machine(), "packages": package_versions()},
         "note": "absolute times are from a shared machine and noisy; compare ratios from one run",
         "test_images": n,
-        "repeats": options.repeats,
+        "repeats": options.timed_repeats,
         "rows": rows,
         "cross_runtime": cross,
+        "unsupported": unsupported,
         "cold_start": cold,
         "webcam": webcam,
     }
@@ -374,7 +404,7 @@ def target_checks(result: dict) -> list[dict]:
     eager = _row(rows, KERAS, "keras-eager")
     checks = []
     for runtime in RUNTIMES:
-        r = _row(rows, "int8", runtime, threads=1)
+        r = _row(rows, ROUTE_MODE, runtime, threads=1)
         if eager and r:
             checks.append(
                 TARGETS["int8_speedup"].check(_p50(eager) / _p50(r), context=f"{runtime}, 1 thread")
@@ -422,8 +452,8 @@ def recommendation(result: dict) -> str:
         if dot
         else ("this CPU has no int8 dot-product instructions (VNNI / asimddp)")
     )
-    if "int8" in rows and pick["variant"] != "int8":
-        r = rows["int8"]
+    if ROUTE_MODE in rows and pick["variant"] != ROUTE_MODE:
+        r = rows[ROUTE_MODE]
         text += (
             f" Choose **int8** when the target needs integer-only arithmetic (microcontrollers, "
             f"the Coral Edge TPU) or where int8 kernels beat float ones, as they usually do on "
@@ -432,15 +462,15 @@ def recommendation(result: dict) -> str:
             f"{r['agreement_with_keras']:.2%} of images ({r['size_bytes']:,} bytes, "
             f"{_p50(r):.0f} µs here)."
         )
-    if "int8" in rows and "float32" in rows:
-        ratio = _p50(rows["float32"]) / _p50(rows["int8"])
+    if ROUTE_MODE in rows and "float32" in rows:
+        ratio = _p50(rows["float32"]) / _p50(rows[ROUTE_MODE])
         text += f" Measured here, int8 runs at {ratio:.2f}× the speed of float32: {cpu}."
-    if "int16x8" in rows and "int8" in rows:
+    if "int16x8" in rows and ROUTE_MODE in rows:
         r = rows["int16x8"]
         text += (
             f" int16x8 follows the float model more closely ({r['agreement_with_keras']:.2%} "
             f"agreement) at {r['size_bytes']:,} bytes, but its kernels are "
-            f"{_p50(r) / _p50(rows['int8']):.0f}× slower than int8 here."
+            f"{_p50(r) / _p50(rows[ROUTE_MODE]):.0f}× slower than int8 here."
         )
     return text
 
@@ -522,7 +552,8 @@ def tables(result: dict) -> list[dict[str, Any]]:
     if result["cross_runtime"]:
         out.append(
             _table(
-                "Cross-runtime agreement (same model, same images)",
+                "Cross-runtime agreement (same model, same images; aarch64 rows: all 10,000 "
+                "test images, from `make test-arm64`)",
                 [
                     "variant",
                     "runtimes",
@@ -530,7 +561,7 @@ def tables(result: dict) -> list[dict[str, Any]]:
                     "max difference",
                     "in output steps",
                     "within one step",
-                    "bit-identical",
+                    "bit-identical images",
                 ],
                 [
                     [
@@ -544,6 +575,36 @@ def tables(result: dict) -> list[dict[str, Any]]:
                     ]
                     for x in result["cross_runtime"]
                 ],
+            )
+        )
+    micro = [
+        r
+        for r in result["rows"]
+        if r["runtime"] == MICRO_RUNTIME and r["batch"] == 1 and r.get("arena_bytes")
+    ]
+    if micro:
+        out.append(
+            _table(
+                "Microcontroller footprint (TensorFlow Lite Micro, measured by its interpreter)",
+                ["variant", "flash: model bytes", "arena bytes", "accuracy", "per image (µs, x86)"],
+                [
+                    [
+                        r["variant"],
+                        f"{r['size_bytes']:,}",
+                        f"{r['arena_bytes']:,}",
+                        f"{r['accuracy']:.4f}",
+                        f"{_p50(r):.0f}",
+                    ]
+                    for r in micro
+                ],
+            )
+        )
+    if result.get("unsupported"):
+        out.append(
+            _table(
+                "Models a runtime cannot load",
+                ["variant", "runtime", "why"],
+                [[u["variant"], u["runtime"], u["error"]] for u in result["unsupported"]],
             )
         )
     c, w = result["cold_start"], result["webcam"]

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.errors import fail, one_line_errors
+from edge_runtime.cli_support import (
+    SHOW_DEFAULTS,
+    OptionsCommand,
+    fail,
+    one_line_errors,
+    options_from,
+)
 from edge_runtime.vocab import RUNTIMES, check_line
 from edge_runtime.worker import WorkerError
 from trainer.cli import data_dir_option
@@ -38,28 +44,28 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
     return names
 
 
-@click.command()
+@click.command(cls=OptionsCommand, context_settings=SHOW_DEFAULTS)
 @click.option(
     "--models",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("artifacts"),
-    show_default=True,
     help="Folder with model.keras and model_*.tflite (+ sidecars).",
 )
-@click.option("--runtimes", default=",".join(RUNTIMES), show_default=True, callback=_runtimes)
+@click.option("--runtimes", default=",".join(RUNTIMES), callback=_runtimes)
 @click.option(
     "--threads",
     default="1,2",
-    show_default=True,
     callback=_ints,
     help="Interpreter threads to try.",
 )
 @click.option(
-    "--batch", default="1,32", show_default=True, callback=_ints, help="Batch sizes to try."
+    "--batch",
+    "batches",
+    default="1,32",
+    callback=_ints,
+    help="Batch sizes to try.",
 )
-@click.option(
-    "--repeats", type=click.IntRange(5), default=300, show_default=True, help="Timed calls per row."
-)
+@click.option("--repeats", type=click.IntRange(5), default=300, help="Timed calls per row.")
 @click.option("--quick", is_flag=True, help="1,000 test images and short runs (CI).")
 @click.option(
     "--training", is_flag=True, help="Also time `make train` against the seed recipe (minutes)."
@@ -83,37 +89,16 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
 )
 @data_dir_option
 @one_line_errors(DataError, FileNotFoundError, WorkerError, RuntimeError)
-def main(
-    models: Path,
-    runtimes: tuple[str, ...],
-    threads: tuple[int, ...],
-    batch: tuple[int, ...],
-    repeats: int,
-    quick: bool,
-    training: bool,
-    serve: bool,
-    compare_to: Path | None,
-    out_dir: Path | None,
-    data_dir: Path | None,
-) -> None:
+def main(ctx: click.Context) -> None:
     """Compare accuracy, size and latency of every model variant against the Keras original."""
     from benchmarks.bench import BenchOptions, compare, run_bench, write_outputs
 
-    options = BenchOptions(
-        models=models,
-        runtimes=runtimes,
-        threads=threads,
-        batches=batch,
-        repeats=min(repeats, 50) if quick else repeats,
-        quick=quick,
-        training=training,
-        serve=serve,
-        data_dir=data_dir,
-    )
+    options = options_from(ctx, BenchOptions, besides=("compare_to", "out_dir"))
     result = run_bench(options)
-    write_outputs(result, out_dir or models)
+    write_outputs(result, ctx.params["out_dir"] or options.models)
     for check in result["targets"]:
         click.echo(check_line(check))
+    compare_to = ctx.params["compare_to"]
     if compare_to is not None:
         try:
             old = json.loads(compare_to.read_text())

@@ -1,17 +1,14 @@
 """Keras → TFLite in five modes, each validated on the full test set before it is written.
 
-The building blocks of :mod:`converter.pipeline`: load the .keras safely, convert in memory,
-evaluate the bytes with the edge runtime's own :class:`~edge_runtime.classifier.Classifier`,
-write the C array, and run the int8 per-layer debugger.
+The building blocks of :mod:`converter.pipeline`: load the .keras safely, convert in memory by
+post-training quantization, set an output grid, score a model's outputs, and write the C array.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
-import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_runtime import CLASS_NAMES
-from edge_runtime.atomic import write_text
 from edge_runtime.classifier import Classifier
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import CALIBRATED_MODES, DEFAULT_RUNTIME, MODES
+from edge_runtime.vocab import CALIBRATED_MODES, DEFAULT_RUNTIME, MODES, PTQ_MODE, ROUTE_MODE
 from trainer.data import stratified_indices
 from trainer.metrics import per_class_accuracy
-from trainer.plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     import keras
@@ -123,7 +118,7 @@ def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: s
         print(f"\r  calibrating {len(rep)}/{len(rep)}", file=sys.stderr, flush=True)
 
     conv.representative_dataset = calibration
-    if mode == "int8":
+    if mode == PTQ_MODE:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[
             io_type
@@ -141,19 +136,20 @@ def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: s
 def convert_bytes(
     model: keras.Model, mode: str, *, rep: np.ndarray | None = None, io_type: str = "int8"
 ) -> bytes:
-    """Convert ``model`` to a TFLite flatbuffer in memory.
+    """Convert ``model`` to a TFLite flatbuffer in memory, by post-training quantization.
 
     Args:
         model: The float Keras model (raw 0–255 input).
-        mode: One of :data:`MODES`.
-        rep: Representative model input for ``int8``/``int16x8`` (see :func:`representative_images`).
-        io_type: I/O dtype for ``int8`` (int8, uint8 or float32); for ``int16x8``, float32 keeps
+        mode: One of :data:`edge_runtime.vocab.MODES` but ``int8``, which
+            :func:`converter.route.quantize_int8` makes.
+        rep: Representative model input for calibrated modes (see :func:`representative_images`).
+        io_type: I/O dtype for ``int8-ptq`` (int8, uint8 or float32); for ``int16x8``, float32 keeps
             float I/O and anything else means int16.
 
     Raises:
         ConvertError: Unknown mode, or calibration data missing or out of range.
     """
-    if mode not in MODES:
+    if mode not in MODES or mode == ROUTE_MODE:
         raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     if mode in CALIBRATED_MODES:
         if rep is None:
@@ -162,6 +158,26 @@ def convert_bytes(
     # Keras 3's export prints its saved-model signature to stdout; keep stdout for results.
     with contextlib.redirect_stdout(io.StringIO()):
         return _converter(model, mode, rep, io_type).convert()
+
+
+def set_output_grid(content: bytes, *, low: float, high: float) -> bytes:
+    """A copy of an int8 model whose output tensor's int8 grid spans ``low..high``.
+
+    Only the output tensor's scale and zero point change: every runtime derives the last
+    layer's requantization from the tensor scales when it prepares the model, so this is a
+    range choice, like calibration's, not a change to the network. TFLite has no converter
+    option for it.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    graph = model.subgraphs[0]
+    quant = graph.tensors[graph.outputs[0]].quantization
+    scale = (high - low) / 255.0
+    quant.scale = [scale]
+    quant.zeroPoint = [int(np.clip(np.round(-128 - low / scale), -128, 127))]
+    quant.min = quant.max = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def min_runtime_version(content: bytes) -> str | None:
@@ -178,16 +194,29 @@ def min_runtime_version(content: bytes) -> str | None:
 
 
 def validate(
-    content: bytes, *, x_test: np.ndarray, y_test: np.ndarray, float_pred: np.ndarray
+    content: bytes,
+    *,
+    outputs: np.ndarray,
+    output_is: str,
+    y_test: np.ndarray,
+    float_pred: np.ndarray,
 ) -> dict[str, Any]:
-    """Evaluate a converted model on the test set with the edge runtime's Classifier.
+    """Score a converted model's test-set outputs, and read its tensors with the edge Classifier.
+
+    Args:
+        content: The model.
+        outputs: Its outputs on the test set from the default runtime (:func:`converter.route.
+            runtime_outputs`: the edge runtime's own Classifier, in a worker).
+        output_is: ``probabilities`` or ``logits``.
+        y_test: Test labels.
+        float_pred: The float Keras model's answers on the test set.
 
     Returns:
         accuracy, drop vs float (percentage points), argmax agreement with float, per-class
         accuracy deltas (pp), and the input/output tensor specs.
     """
-    clf = Classifier(content, runtime=DEFAULT_RUNTIME, threads=2, name="converted model")
-    pred = clf.predict_classes(x_test)
+    clf = Classifier(content, runtime=DEFAULT_RUNTIME, output_is=output_is, name="converted model")
+    pred = outputs.argmax(1)
     acc = float(np.mean(pred == y_test))
     float_acc = float(np.mean(float_pred == y_test))
     deltas = (per_class_accuracy(y_test, pred) - per_class_accuracy(y_test, float_pred)) * 100
@@ -204,8 +233,13 @@ def validate(
     }
 
 
-def c_array(content: bytes, name: str) -> tuple[str, str]:
-    """A TFLite Micro style C array: (header, source). The array is 16-byte aligned."""
+def c_array(content: bytes, *, header_file: str) -> tuple[str, str]:
+    """A TFLite Micro style C array of ``content``: ``(header, source)``.
+
+    The array is 16-byte aligned and named after ``header_file`` (``model_int8-ptq.h`` →
+    ``model_int8_ptq``, ``model_int8_ptq_len``).
+    """
+    name = Path(header_file).stem.replace("-", "_")
     header = (
         f"// Generated by fmnist-convert. {len(content):,} bytes.\n#pragma once\n\n"
         f"extern const unsigned char {name}[];\nextern const unsigned int {name}_len;\n"
@@ -214,69 +248,8 @@ def c_array(content: bytes, name: str) -> tuple[str, str]:
         ", ".join(f"0x{b:02x}" for b in content[i : i + 12]) for i in range(0, len(content), 12)
     ]
     source = (
-        f'#include "{name}.h"\n\n// Aligned: TFLite Micro reads the flatbuffer in place.\n'
+        f'#include "{header_file}"\n\n// Aligned: TFLite Micro reads the flatbuffer in place.\n'
         f"alignas(16) const unsigned char {name}[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
         f"const unsigned int {name}_len = {len(content)};\n"
     )
     return header, source
-
-
-def debug_int8(
-    model: keras.Model, rep: np.ndarray, out_dir: Path, *, samples: int = 200
-) -> dict[str, Any]:
-    """Per-layer int8 quantization error, to show *which* layer loses accuracy.
-
-    Runs ``tf.lite.experimental.QuantizationDebugger`` on ``samples`` representative images and
-    writes ``int8_debug.json`` (one row per quantized tensor, in graph order, with RMSE/scale:
-    the error in units of that tensor's quantization step) and ``int8_debug.png``.
-
-    Returns:
-        The JSON written.
-    """
-    import csv
-
-    import tensorflow as tf
-
-    conv = _converter(model, "int8", rep, "float32")  # the debugger needs float I/O
-    subset = rep[:samples]
-
-    def dataset() -> Iterator[list[np.ndarray]]:
-        for image in subset:
-            yield [image[np.newaxis].astype(np.float32)]
-
-    # The debugger prints its model summary to stdout and warns that the tf.lite.Interpreter it
-    # uses internally is deprecated; neither helps the reader of this report.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset)
-        debugger.run()
-    buffer = io.StringIO()
-    debugger.layer_statistics_dump(buffer)
-    rows = []
-    for r in csv.DictReader(io.StringIO(buffer.getvalue())):
-        scale = float(r["scale"])
-        rmse = float(np.sqrt(float(r["mean_squared_error"])))
-        rows.append(
-            {
-                "tensor": r["tensor_name"],
-                "op": r["op_name"],
-                "scale": scale,
-                "zero_point": int(float(r["zero_point"])),
-                "rmse": rmse,
-                "rmse_over_scale": rmse / scale if scale else None,
-                "max_abs_error": float(r["max_abs_error"]),
-            }
-        )
-    report = {
-        "samples": len(subset),
-        "layers": rows,
-        "worst": max(rows, key=lambda r: r["rmse_over_scale"] or 0)["tensor"] if rows else None,
-    }
-    write_text(out_dir / "int8_debug.json", json.dumps(report, indent=1))
-    fig, ax = pyplot().subplots(figsize=(9, 0.35 * len(rows) + 1.5))
-    names = [f"{r['op']}: {r['tensor'][-40:]}" for r in rows]
-    ax.barh(names[::-1], [r["rmse_over_scale"] or 0 for r in rows][::-1])
-    ax.set_xlabel("RMSE / scale (error in quantization steps)")
-    ax.set_title(f"int8 per-layer error on {len(subset)} representative images")
-    save_figure(fig, out_dir / "int8_debug.png")
-    return report

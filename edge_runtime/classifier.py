@@ -20,17 +20,26 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from edge_runtime import CLASS_NAMES
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES, model_file
+from edge_runtime.vocab import DEFAULT_RUNTIME, ROUTE_MODE, RUNTIMES, model_file
 
 SIDECAR_FORMAT = "fmnist-tflite/1"
 MAX_BATCH = 500
 """Images per invoke; longer batches are classified in chunks of this size."""
+OUTPUT_KINDS = ("probabilities", "logits")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32 (numerically stable: the row maximum is subtracted first)."""
+    z = np.asarray(logits, np.float32)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class RuntimeMissingError(ImportError):
@@ -44,29 +53,30 @@ class ModelError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
-def load_runtime(runtime: str | None = None) -> tuple[type, str, str]:
-    """Import an interpreter class.
+def load_runtime(runtime: str | None = None) -> tuple[ModuleType, str, str]:
+    """Import a runtime's module (its ``Interpreter`` class runs models).
 
     Args:
-        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for the first one
-            installed, in that order.
+        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for the first
+            automatic one installed, in that order.
 
     Returns:
-        ``(Interpreter class, runtime name, runtime version)``.
+        ``(module, runtime name, runtime version)``.
 
     Raises:
         RuntimeMissingError: The requested runtime (or any, for None) is not installed.
     """
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-    for candidate in [RUNTIMES[runtime]] if runtime else RUNTIMES.values():
+    automatic = [r for r in RUNTIMES.values() if r.automatic]
+    for candidate in [RUNTIMES[runtime]] if runtime else automatic:
         try:
             module = importlib.import_module(candidate.module)
         except ImportError:
             continue
         version = importlib.metadata.version(candidate.distribution)
-        return module.Interpreter, candidate.name, version
-    wanted = runtime or " or ".join(RUNTIMES)
+        return module, candidate.name, version
+    wanted = runtime or " or ".join(r.name for r in automatic)
     raise RuntimeMissingError(
         f"no TFLite interpreter: {wanted} is not installed. Install the edge extra: "
         f"pip install '.[edge]' (or pip install {RUNTIMES[runtime or DEFAULT_RUNTIME].distribution})"
@@ -123,7 +133,12 @@ def quantize(
     if not np.issubdtype(dtype, np.integer):
         raise ValueError(f"a quantized tensor must be integer, got {dtype}")
     info = np.iinfo(dtype)
-    q = np.round(np.asarray(values, np.float64) / scale) + zero_point
+    values = np.asarray(values)
+    if scale == 1.0 and np.issubdtype(values.dtype, np.integer):
+        # Raw pixels into this model's int8 input (scale 1): exact integers, nothing to round.
+        q = values.astype(np.int32) + zero_point
+    else:
+        q = np.round(values.astype(np.float64) / scale) + zero_point
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
@@ -202,6 +217,7 @@ class Classifier:
         labels: tuple[str, ...] = CLASS_NAMES,
         threads: int = 1,
         runtime: str | None = None,
+        output_is: str = "probabilities",
         name: str = "<model>",
     ) -> None:
         """Load a model from its bytes. Prefer :meth:`from_file` for files on disk.
@@ -210,27 +226,24 @@ class Classifier:
             content: The .tflite flatbuffer.
             labels: Class names by output index.
             threads: Interpreter threads (1 is best for single images on a Pi).
-            runtime: ``ai-edge-litert``, ``tflite-runtime`` or None for automatic.
+            runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for automatic.
+            output_is: What the model's output holds: ``probabilities`` (a softmax inside the
+                model) or ``logits`` (the softmax is applied here); the sidecar says which.
             name: What to call the model in errors.
 
         Raises:
             ModelError: The bytes are not a model this runtime can run.
             RuntimeMissingError: No interpreter is installed.
         """
-        interpreter_class, self.runtime, self.runtime_version = load_runtime(runtime)
+        if output_is not in OUTPUT_KINDS:
+            raise ValueError(f"output_is must be one of {OUTPUT_KINDS}, got {output_is!r}")
+        module, self.runtime, self.runtime_version = load_runtime(runtime)
+        self.output_is = output_is
         self.labels = tuple(labels)
         self.name = name
         self.threads = threads
         self.metadata: dict[str, Any] | None = None  # the sidecar, when loaded by from_file
-        try:
-            with _quiet_stderr():
-                self._interpreter = interpreter_class(model_content=content, num_threads=threads)
-                self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if "Didn't find op" in str(e):
-                problem += f" (this model needs a newer runtime than {self.runtime} {self.runtime_version})"
-            raise ModelError(name, f"cannot load with {self.runtime}: {problem}") from None
+        self._interpreter = self._load(module, content)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -247,9 +260,30 @@ class Classifier:
             )
         self._batch = self.input.shape[0]
 
+    def _load(self, module: ModuleType, content: bytes) -> Any:
+        """An allocated interpreter for ``content``.
+
+        Raises:
+            ModelError: The runtime cannot load the model, as one line.
+        """
+        try:
+            with _quiet_stderr():
+                interpreter = module.Interpreter(model_content=content, num_threads=self.threads)
+                interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "Didn't find op" in str(e):
+                problem += f" (this model needs a newer runtime than {self.runtime} {self.runtime_version})"
+            raise ModelError(self.name, f"cannot load with {self.runtime}: {problem}") from None
+        return interpreter
+
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], *, threads: int = 1, runtime: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 1,
+        runtime: str | None = None,
     ) -> Classifier:
         """Load ``path`` and its sidecar ``path.with_suffix('.json')``.
 
@@ -282,7 +316,12 @@ class Classifier:
                 f"({meta['sha256']['tflite'][:12]}...): model and metadata are from different conversions",
             )
         classifier = cls(
-            content, labels=tuple(meta["labels"]), threads=threads, runtime=runtime, name=str(path)
+            content,
+            labels=tuple(meta["labels"]),
+            threads=threads,
+            runtime=runtime,
+            output_is=meta.get("output_is", "probabilities"),
+            name=str(path),
         )
         expected = meta["input"]
         if expected["dtype"] != classifier.input.dtype.name:
@@ -293,6 +332,23 @@ class Classifier:
         classifier.metadata = meta
         return classifier
 
+    def outputs(self, batch: np.ndarray) -> np.ndarray:
+        """The model's output for a batch of model input, dequantized: probabilities or logits
+        (see ``output_is``). Comparisons between runtimes are made on these.
+
+        Args:
+            batch: uint8 (N, 28, 28, 1) raw pixels from :func:`edge_runtime.preprocess.model_input`,
+                of any length (classified :data:`MAX_BATCH` at a time).
+
+        Returns:
+            float32 (N, 10), dequantized with the output tensor's scale and zero point.
+        """
+        if len(batch) <= MAX_BATCH:
+            return self._invoke(batch)
+        # Chunks keep the resized input tensor (and its arena) small for a whole test set.
+        chunks = [self._invoke(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
+        return np.concatenate(chunks)
+
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of model input, of any length.
 
@@ -300,13 +356,10 @@ class Classifier:
             batch: uint8 (N, 28, 28, 1) raw pixels from :func:`edge_runtime.preprocess.model_input`.
 
         Returns:
-            float32 (N, 10) probabilities, dequantized with the output tensor's scale and zero point.
+            float32 (N, 10) probabilities: the model's own softmax, or a softmax of its logits.
         """
-        if len(batch) <= MAX_BATCH:
-            return self._invoke(batch)
-        # Chunks keep the resized input tensor (and its arena) small for a whole test set.
-        chunks = [self._invoke(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
-        return np.concatenate(chunks)
+        outputs = self.outputs(batch)
+        return softmax(outputs) if self.output_is == "logits" else outputs
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) == 0:
@@ -320,6 +373,14 @@ class Classifier:
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self.output.index)
         return dequantize(raw, self.output.scale, self.output.zero_point)
+
+    def arena_bytes(self) -> int | None:
+        """The tensor arena the model uses, on runtimes that report it (TFLM), else None.
+
+        Call after a classification; see :meth:`edge_runtime.micro.Interpreter.arena_bytes`.
+        """
+        measure = getattr(self._interpreter, "arena_bytes", None)
+        return measure() if measure else None
 
     def invoke_only(self) -> None:
         """Run the interpreter on whatever input is set (for benchmarks that time invoke alone)."""
@@ -347,7 +408,7 @@ class Classifier:
         return self.prediction(self.probabilities(model_input([image]))[0], top_k)
 
 
-DEFAULT_MODEL = Path("artifacts") / model_file("int8")
+DEFAULT_MODEL = Path("artifacts") / model_file(ROUTE_MODE)
 """The model the edge commands load when neither ``--model`` nor ``$FMNIST_MODEL`` names one."""
 
 

@@ -12,28 +12,27 @@ from pathlib import Path
 import click
 
 from edge_runtime.classifier import DEFAULT_MODEL, ModelError, RuntimeMissingError
-from edge_runtime.errors import one_line_errors
+from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
 from edge_runtime.vocab import RUNTIMES
 
 model_option = click.option(
     "--model",
-    type=click.Path(dir_okay=True, path_type=Path),
+    type=click.Path(path_type=Path),
     envvar="FMNIST_MODEL",
     default=DEFAULT_MODEL,
-    help=f"A .tflite model with its .json sidecar beside it [default: $FMNIST_MODEL, else {DEFAULT_MODEL}].",
+    show_envvar=True,
+    help="A .tflite model with its .json sidecar beside it.",
 )
 threads_option = click.option(
     "--threads",
     type=click.IntRange(1, 64),
     default=1,
-    show_default=True,
     help="Interpreter threads.",
 )
 runtime_option = click.option(
     "--runtime",
     type=click.Choice(["auto", *RUNTIMES]),
     default="auto",
-    show_default=True,
     callback=lambda ctx, param, value: None if value == "auto" else value,
     help="TFLite interpreter to use.",
 )
@@ -54,18 +53,17 @@ def parse_roi(
     return x, y, w, h
 
 
-@click.group()
+@click.group(context_settings=SHOW_DEFAULTS)
 def main() -> None:
     """Classify Fashion-MNIST items with a TFLite model (no TensorFlow needed)."""
 
 
-@main.command()
+@main.command(cls=OptionsCommand)
 @model_option
 @click.option(
     "--top-k",
     type=click.IntRange(1, 10),
     default=1,
-    show_default=True,
     help="Classes to list per image.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -78,15 +76,7 @@ def main() -> None:
 )
 @click.argument("paths", nargs=-1, required=True)
 @one_line_errors(ModelError, RuntimeMissingError, OSError)
-def classify(
-    model: Path,
-    top_k: int,
-    as_json: bool,
-    threads: int,
-    runtime: str | None,
-    save_preprocessed: Path | None,
-    paths: tuple[str, ...],
-) -> None:
+def classify(ctx: click.Context) -> None:
     """Classify image files, folders or glob patterns (PATHS).
 
     Exit code 0 when every image was classified, 1 when any failed (after all the others),
@@ -94,23 +84,15 @@ def classify(
     """
     from edge_runtime.app import ClassifyOptions, classify_paths
 
-    options = ClassifyOptions(
-        model=model,
-        threads=threads,
-        runtime=runtime,
-        top_k=top_k,
-        as_json=as_json,
-        save_preprocessed=save_preprocessed,
-    )
-    sys.exit(classify_paths(list(paths), options))
+    options = options_from(ctx, ClassifyOptions, besides=("paths",))
+    sys.exit(classify_paths(list(ctx.params["paths"]), options))
 
 
-@main.command()
+@main.command(cls=OptionsCommand)
 @model_option
 @click.option(
     "--source",
     default="0",
-    show_default=True,
     help="Camera index, /dev/videoN, a video file, or 'picamera' (Pi camera via picamera2).",
 )
 @click.option(
@@ -132,54 +114,30 @@ def classify(
     "--smooth",
     type=click.IntRange(1, 100),
     default=1,
-    show_default=True,
     help="Average over the last N frames so the label does not flicker.",
 )
 @threads_option
 @runtime_option
 @one_line_errors(ModelError, RuntimeMissingError, RuntimeError, ValueError)
-def webcam(
-    model: Path,
-    source: str,
-    headless: bool | None,
-    as_json: bool,
-    max_frames: int | None,
-    roi: tuple[int, int, int, int] | None,
-    smooth: int,
-    threads: int,
-    runtime: str | None,
-) -> None:
+def webcam(ctx: click.Context) -> None:
     """Classify a live camera or a video file until it ends, N frames, q, or Ctrl-C."""
     from edge_runtime.webcam import WebcamOptions, run_webcam
 
-    options = WebcamOptions(
-        model=model,
-        threads=threads,
-        runtime=runtime,
-        source=source,
-        headless=headless,
-        as_json=as_json,
-        max_frames=max_frames,
-        roi=roi,
-        smooth=smooth,
-    )
-    run_webcam(options)
+    run_webcam(options_from(ctx, WebcamOptions))
 
 
-@main.command()
+@main.command(cls=OptionsCommand)
 @model_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8080,
-    show_default=True,
     help="0: any free port.",
 )
 @click.option(
     "--source",
     default="none",
-    show_default=True,
     callback=lambda ctx, param, value: None if value == "none" else value,
     help="A camera to show live: 0, /dev/videoN, a video file, 'picamera', or none.",
 )
@@ -189,7 +147,8 @@ def webcam(
     envvar="FMNIST_TOKEN",
     default=None,
     callback=lambda ctx, param, value: value or None,
-    help="Require 'Authorization: Bearer TOKEN' on /api, /v2 and /metrics [default: $FMNIST_TOKEN].",
+    show_envvar=True,
+    help="Require 'Authorization: Bearer TOKEN' on /api, /v2 and /metrics.",
 )
 @threads_option
 @runtime_option
@@ -197,40 +156,18 @@ def webcam(
     "--max-upload-mb",
     type=click.FloatRange(0, 1024, min_open=True),
     default=10.0,
-    show_default=True,
     help="Refuse request bodies larger than this (413).",
 )
 @click.option(
     "--systemd-unit", "unit", is_flag=True, help="Print a systemd unit for these options, and exit."
 )
 @one_line_errors(ModelError, RuntimeMissingError, RuntimeError, OSError)
-def serve(
-    model: Path,
-    host: str,
-    port: int,
-    source: str | None,
-    loop: bool,
-    token: str | None,
-    threads: int,
-    runtime: str | None,
-    max_upload_mb: float,
-    unit: bool,
-) -> None:
+def serve(ctx: click.Context) -> None:
     """Serve the model over HTTP: a page, a JSON API, the v2 inference protocol, metrics."""
     from edge_runtime.serve import ServeOptions, run_server, systemd_unit
 
-    options = ServeOptions(
-        model=model,
-        threads=threads,
-        runtime=runtime,
-        host=host,
-        port=port,
-        source=source,
-        loop=loop,
-        token=token,
-        max_upload_mb=max_upload_mb,
-    )
-    if unit:
+    options = options_from(ctx, ServeOptions, besides=("unit",))
+    if ctx.params["unit"]:
         click.echo(systemd_unit(options), nl=False)
     else:
         run_server(options)

@@ -170,8 +170,14 @@ def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
 
 
 def _border_median(grey: np.ndarray) -> int:
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return int(np.median(border))
+    """The median of the outermost rows and columns, rounded down (``int(np.median(...))``,
+    computed by a sort: np.median costs 13 µs on these ~100 values, which is felt at 2,000
+    requests a second)."""
+    border = np.sort(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    middle = border.size // 2
+    if border.size % 2:
+        return int(border[middle])
+    return (int(border[middle - 1]) + int(border[middle])) // 2
 
 
 def preprocess(image: Image.Image | np.ndarray) -> np.ndarray:

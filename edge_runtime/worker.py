@@ -42,8 +42,11 @@ class Job:
             it writes their sidecars).
         runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`.
         threads: Interpreter threads for ``inputs`` and ``video``.
+        output_is: ``probabilities`` or ``logits``: what the model outputs (its sidecar's
+            ``output_is``).
         inputs: A .npy file of model input (uint8 N×28×28×1) to classify...
-        outputs: ...saving the float32 N×10 probabilities to this .npy file.
+        outputs: ...saving the model's float32 N×10 dequantized outputs (see
+            :meth:`Classifier.outputs`) to this .npy file.
         timing_threads: Time one call for every thread count here...
         timing_batches: ...and every batch size here (see :func:`measure`).
         repeats: Timed calls per configuration.
@@ -53,6 +56,7 @@ class Job:
     model: str
     runtime: str
     threads: int = 1
+    output_is: str = "probabilities"
     inputs: str | None = None
     outputs: str | None = None
     timing_threads: tuple[int, ...] = ()
@@ -103,8 +107,9 @@ def run_job(job: Job, *, timeout: float = 1800) -> dict[str, Any]:
     """Run ``job`` in a fresh worker process and return its report.
 
     Returns:
-        ``{"ok", "runtime", "version", "load_s", "rows", "video", "peak_rss_mb"}``, or
-        ``{"ok": False, "error"}`` when the model does not load on that runtime.
+        ``{"ok", "runtime", "version", "load_s", "arena_bytes", "rows", "video",
+        "peak_rss_mb"}``, or ``{"ok": False, "error"}`` when the model does not load on that
+        runtime. ``arena_bytes`` is None except on TFLM.
     """
     return run_python(["-m", "edge_runtime.worker"], stdin=json.dumps(asdict(job)), timeout=timeout)
 
@@ -182,14 +187,28 @@ def work(job: Job) -> dict[str, Any]:
     try:
         start = time.perf_counter()
         content = Path(job.model).read_bytes()
-        clf = Classifier(content, runtime=job.runtime, threads=job.threads, name=job.model)
+        clf = Classifier(
+            content,
+            runtime=job.runtime,
+            threads=job.threads,
+            output_is=job.output_is,
+            name=job.model,
+        )
         report.update(version=clf.runtime_version, load_s=round(time.perf_counter() - start, 4))
         images = np.load(job.inputs) if job.inputs else np.zeros((1, 28, 28, 1), np.uint8)
+        outputs = clf.outputs(images)
+        report["arena_bytes"] = clf.arena_bytes()
         if job.outputs is not None:
-            np.save(job.outputs, clf.probabilities(images))
+            np.save(job.outputs, outputs)
         report["rows"] = [
             measure(
-                Classifier(content, runtime=job.runtime, threads=threads, name=job.model),
+                Classifier(
+                    content,
+                    runtime=job.runtime,
+                    threads=threads,
+                    output_is=job.output_is,
+                    name=job.model,
+                ),
                 images,
                 batch=batch,
                 repeats=job.repeats,

@@ -56,7 +56,7 @@ def bench_run(tiny_keras, tmp_path_factory):
     shutil.copy(tiny_keras[1], folder / "model.keras")
     convert_models(
         ConvertOptions(
-            model=folder / "model.keras", modes=("float32", "int8"), out_dir=folder, samples=100
+            model=folder / "model.keras", modes=("float32", "int8-ptq"), out_dir=folder, samples=100
         )
     )
     r = quick_bench(folder, "--batch", "1,8", "--serve")
@@ -69,8 +69,8 @@ def test_schema_is_complete(bench_run):
     assert {"machine", "rows", "cross_runtime", "cold_start", "webcam", "targets"} <= set(result)
     assert {"cpu", "cores", "python", "packages"} <= set(result["machine"])
     combos = {(r["variant"], r["runtime"], r["batch"]) for r in result["rows"]}
-    for variant in ("float32", "int8"):
-        for runtime in ("ai-edge-litert", "tflite-runtime"):
+    for variant in ("float32", "int8-ptq"):
+        for runtime in ("ai-edge-litert", "tflite-runtime", "tflite-micro"):
             assert {(variant, runtime, 1), (variant, runtime, 8)} <= combos
     assert ("keras", "keras-eager", 1) in combos
     for row in result["rows"]:
@@ -115,7 +115,7 @@ def test_accuracies_match_an_independent_evaluation(bench_run, dataset):
 
     folder, result, _ = bench_run
     x, y = model_input(dataset.x_test[:1000]), dataset.y_test[:1000]
-    for variant in ("float32", "int8"):
+    for variant in ("float32", "int8-ptq"):
         pred = Classifier.from_file(folder / f"model_{variant}.tflite").predict_classes(x)
         expected = float(np.mean(pred == y))
         rows = [
@@ -133,12 +133,12 @@ def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
     folder, result, _ = bench_run
     assert compare(result, result) == []
     worse = copy.deepcopy(result)
-    row = next(r for r in worse["rows"] if r["variant"] == "int8" and r["batch"] == 1)
+    row = next(r for r in worse["rows"] if r["variant"] == "int8-ptq" and r["batch"] == 1)
     row["classifier_latency_us"] = {k: v * 3 + 100 for k, v in row["classifier_latency_us"].items()}
     row["accuracy"] -= 0.02
     notes = compare(result, worse)
-    assert any(n.startswith("SLOWER int8/") for n in notes)
-    assert any(n.startswith("LESS ACCURATE int8/") for n in notes)
+    assert any(n.startswith("SLOWER int8-ptq/") for n in notes)
+    assert any(n.startswith("LESS ACCURATE int8-ptq/") for n in notes)
     old = tmp_path / "old.json"
     # Only the doctored row: other rows would be compared on timing noise alone.
     old.write_text(json.dumps({**worse, "rows": [row]}))
@@ -146,4 +146,4 @@ def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
         folder, "--batch", "1", "--compare", str(old), "--out-dir", str(tmp_path / "new")
     )
     assert r.returncode == 0, r.stderr
-    assert "faster int8/" in r.stdout and "more accurate int8/" in r.stdout
+    assert "faster int8-ptq/" in r.stdout and "more accurate int8-ptq/" in r.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -11,10 +12,11 @@ import pytest
 
 from converter.convert import ConvertError, check_representative
 from edge_runtime.classifier import Classifier
-from edge_runtime.vocab import MODES
+from edge_runtime.vocab import MODES, ROUTE_MODE
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
+PTQ_MODES = [m for m in MODES if m != ROUTE_MODE]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def tflite_probs(content: bytes, x: np.ndarray) -> tuple[Classifier, np.ndarray]
     return clf, clf.probabilities(x)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", PTQ_MODES)
 def test_each_mode_matches_keras(tiny, mode: str):
     from converter.convert import convert_bytes
 
@@ -51,9 +53,9 @@ def test_each_mode_matches_keras(tiny, mode: str):
         np.testing.assert_allclose(probs, keras_probs, atol=5e-3)
     elif mode == "int16x8":
         np.testing.assert_allclose(probs, keras_probs, atol=2e-2)
-    else:  # dynamic, int8: top-1 agreement
+    else:  # dynamic, int8-ptq: top-1 agreement
         assert np.mean(probs.argmax(1) == keras_top1) >= 0.95
-    expected_input = {"int8": np.int8, "int16x8": np.int16}.get(mode, np.float32)
+    expected_input = {"int8-ptq": np.int8, "int16x8": np.int16}.get(mode, np.float32)
     assert clf.input.dtype == np.dtype(expected_input)
 
 
@@ -63,7 +65,7 @@ def test_each_mode_matches_keras(tiny, mode: str):
 def test_int8_io_types(tiny, io_type: str, dtype):
     from converter.convert import convert_bytes
 
-    content = convert_bytes(tiny["model"], "int8", rep=tiny["rep"], io_type=io_type)
+    content = convert_bytes(tiny["model"], "int8-ptq", rep=tiny["rep"], io_type=io_type)
     clf, probs = tflite_probs(content, tiny["x"])
     assert clf.input.dtype == np.dtype(dtype) and clf.output.dtype == np.dtype(dtype)
     if io_type != "float32":
@@ -72,7 +74,7 @@ def test_int8_io_types(tiny, io_type: str, dtype):
     assert np.mean(probs.argmax(1) == tiny["probs"].argmax(1)) >= 0.95
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", PTQ_MODES)
 def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str, tmp_path: Path):
     """tflite-runtime runs in a subprocess (it cannot share a process with TensorFlow)."""
     from converter.convert import convert_bytes
@@ -104,11 +106,15 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
     from converter.pipeline import ConvertOptions, convert_models
 
     options = ConvertOptions(
-        model=tiny["path"], modes=("float32", "int8"), out_dir=tmp_path, samples=100, c_array=True
+        model=tiny["path"],
+        modes=("float32", "int8-ptq"),
+        out_dir=tmp_path,
+        samples=100,
+        c_array=True,
     )
     sidecars = convert_models(options)
-    assert [s["quantization"] for s in sidecars] == ["float32", "int8"]
-    for mode in ("float32", "int8"):
+    assert [s["quantization"] for s in sidecars] == ["float32", "int8-ptq"]
+    for mode in ("float32", "int8-ptq"):
         model = tmp_path / f"model_{mode}.tflite"
         meta = json.loads(model.with_suffix(".json").read_text())
         assert meta["sha256"]["tflite"] == hashlib.sha256(model.read_bytes()).hexdigest()
@@ -118,8 +124,14 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
         assert meta["labels"][0] == "T-shirt/top" and len(meta["labels"]) == 10
         assert meta["size_bytes"] == model.stat().st_size
         assert meta["min_runtime_version"] and meta["versions"]["tensorflow"].startswith("2.21")
-        assert meta["runtimes"] == {"ai-edge-litert": True, "tflite-runtime": True}
-        assert meta["runtime_errors"] == {}
+        assert meta["runtimes"] == {
+            "ai-edge-litert": True,
+            "tflite-runtime": True,
+            "tflite-micro": True,
+        }
+        assert meta["runtime_errors"] == {} and meta["microcontroller"]["arena_bytes"] > 1000
+        pairs = {tuple(p["runtimes"]) for p in meta["cross_runtime"]}
+        assert ("ai-edge-litert", "tflite-micro") in pairs and len(pairs) == 3
         for key in (
             "test_accuracy",
             "float_test_accuracy",
@@ -131,10 +143,17 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
         ):
             assert key in meta
         Classifier.from_file(model)  # the runtime accepts what the converter wrote
+        symbol = f"model_{mode}".replace("-", "_")
         header = (tmp_path / f"model_{mode}.h").read_text()
-        assert f"extern const unsigned int model_{mode}_len;" in header
-        assert "alignas(16)" in (tmp_path / f"model_{mode}.cc").read_text()
-    int8 = json.loads((tmp_path / "model_int8.json").read_text())
+        assert f"extern const unsigned int {symbol}_len;" in header
+        source = (tmp_path / f"model_{mode}.cc").read_text()
+        assert f'#include "model_{mode}.h"' in source and "alignas(16)" in source
+        array = source.split("{", 1)[1].split("}", 1)[0]
+        assert (
+            bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", array)) == model.read_bytes()
+        )
+        assert f"{symbol}_len = {model.stat().st_size};" in source
+    int8 = json.loads((tmp_path / "model_int8-ptq.json").read_text())
     assert int8["representative"]["samples"] == 100 and int8["input"]["dtype"] == "int8"
     assert json.loads((tmp_path / "model_float32.json").read_text())["representative"] is None
 
@@ -252,3 +271,71 @@ def test_real_short_trained_seed_model_accuracy_drop(dataset, tmp_path: Path):
     assert abs(by_mode["float16"]["accuracy_drop_pp"]) <= 0.1
     assert by_mode["int8"]["accuracy_drop_pp"] <= 1.0
     assert by_mode["int8"]["agreement_with_float"] >= 0.96
+
+
+# --- the int8 route's pieces ----------------------------------------------------------------
+
+
+def seed_model_with_random_batchnorm(seed: int, *, gamma_sign: float = 1.0):
+    """The seed network with random weights and BatchNorm statistics far from the identity."""
+    import keras
+
+    from trainer.model import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model()
+    rng = np.random.default_rng(seed)
+    for name in ("bn1", "bn2"):
+        layer = model.get_layer(name)
+        channels = layer.get_weights()[0].shape
+        layer.set_weights(
+            [
+                gamma_sign * rng.uniform(0.2, 3.0, channels),  # gamma
+                rng.normal(0, 1, channels),  # beta
+                rng.uniform(0, 2, channels),  # moving mean
+                rng.uniform(0.1, 4, channels),  # moving variance
+            ]
+        )
+    return model
+
+
+def test_batchnorm_rewrite_is_exact_on_the_seed_stack(dataset):
+    import keras
+
+    from converter.exact import build_rewritten, check_same_function, fold_batchnorm
+    from edge_runtime.preprocess import model_input
+
+    model = seed_model_with_random_batchnorm(1)
+    rewritten = build_rewritten(keras, fold_batchnorm(model))
+    kinds = [type(layer).__name__ for layer in rewritten.layers]
+    assert "BatchNormalization" not in kinds and "Dropout" not in kinds
+    assert rewritten.get_layer("logits").activation.__name__ == "linear"
+    result = check_same_function(model, rewritten, model_input(dataset.x_test[:2000]))
+    assert result["max_abs_diff"] < 1e-5 and result["argmax_identical"] > 0.999, result
+
+
+def test_batchnorm_rewrite_refuses_negative_scales():
+    from converter.exact import fold_batchnorm
+
+    with pytest.raises(ConvertError, match="scale ≤ 0.*int8-ptq"):
+        fold_batchnorm(seed_model_with_random_batchnorm(2, gamma_sign=-1.0))
+
+
+def test_route_on_another_network_is_a_clear_error(tiny, tmp_path: Path):
+    r = run_cli("fmnist-convert", "--model", str(tiny["path"]), "--quantize", "int8",
+                "--out-dir", str(tmp_path))  # fmt: skip
+    assert_one_line_error(r, "lacks its layers", "--quantize int8-ptq")
+
+
+def test_output_grid_moves_only_the_output_quantization(tiny):
+    from converter.convert import convert_bytes, set_output_grid
+
+    content = convert_bytes(tiny["model"], "int8-ptq", rep=tiny["rep"])
+    changed = set_output_grid(content, low=-1.0, high=1.55)
+    before, after = Classifier(content), Classifier(changed)
+    assert after.output.scale == pytest.approx(2.55 / 255) and after.output.zero_point == -28
+    assert (before.input.scale, before.input.zero_point) == (
+        after.input.scale,
+        after.input.zero_point,
+    )
+    assert len(changed) == pytest.approx(len(content), abs=64)

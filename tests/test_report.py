@@ -99,7 +99,40 @@ def artifacts(tmp_path: Path) -> Path:
     for mode in ("float32", "int8"):  # real models and sidecars, made by the converter
         for ext in (".tflite", ".json"):
             shutil.copy(FIXTURES / f"tiny_{mode}{ext}", tmp_path / f"model_{mode}{ext}")
-    (tmp_path / "int8_debug.json").write_text(json.dumps({"samples": 200, "worst": "bn1/add"}))
+    sidecar = json.loads((tmp_path / "model_int8.json").read_text())
+    pair = {
+        "argmax_agreement": 1.0,
+        "max_abs_diff": 0.0,
+        "max_diff_steps": 0.0,
+        "bit_identical": 1.0,
+    }
+    sidecar.update(
+        cross_runtime=[{"runtimes": ["ai-edge-litert", "tflite-micro"], **pair}],
+        microcontroller={"flash_bytes": 5424, "arena_bytes": 5776},
+        route={
+            "rewrite": {"max_abs_diff": 2e-6},
+            "qat": [{"seed": 0, "epochs": 2, "train_images": 55000, "seconds": 10.0}],
+            "holdout_images": 5000,
+            "candidates": [
+                {
+                    "seed": 0,
+                    "step": 0.07,
+                    "flips": 3,
+                    "drop_pp": 0.04,
+                    "agreement": 0.9978,
+                    "cross_argmax": 0.9994,
+                    "cross_steps": 2.0,
+                    "met": True,
+                    "chosen": True,
+                }
+            ],
+        },
+    )
+    (tmp_path / "model_int8.json").write_text(json.dumps(sidecar))
+    layer = {"layer": "bn1 ×a", "op": "MUL", "scale": 0.06, "rmse_steps": 1.7, "max_steps": 11.5}
+    debug = {"images": 500, "kernels": "builtin", "measure": "RMSE against float", "models": {}}
+    debug["models"] = {"int8-ptq": [layer], "int8": [{**layer, "layer": "logits"}]}
+    (tmp_path / "int8_debug.json").write_text(json.dumps(debug))
     png(tmp_path / "int8_debug.png", 100)
     png(tmp_path / "plots" / "bench_size.png", 200)
     png(tmp_path / "plots" / "bench_latency.png", 210)
@@ -116,7 +149,18 @@ def test_every_section_and_every_figure(artifacts: Path):
     page = render(artifacts)
     for heading in ("Training", "Quantized models", "Benchmarks", "Serve"):
         assert f"<h2>{heading}</h2>" in page
-    for fragment in ("Classification report", "Per-class accuracy change", "bn1/add", "Targets"):
+    for fragment in (
+        "Classification report",
+        "Per-class accuracy change",
+        "Targets",
+        "The int8 route",
+        "Where the int8 error sits",
+        "bn1 ×a",
+        "The same answer on every runtime",
+        "ai-edge-litert vs tflite-micro",
+        "Microcontroller footprint",
+        "5,776",
+    ):
         assert fragment in page
     for table in bench_result()["tables"]:
         assert html.escape(table["title"]) in page

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.errors import one_line_errors
+from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
 from trainer.data import DataError
 from trainer.train import AUGMENTATIONS, TrainConfig
 
@@ -22,7 +22,6 @@ out_dir_option = click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=ARTIFACTS,
-    show_default=True,
     help="Where artifacts are written.",
 )
 
@@ -31,7 +30,7 @@ out_dir_option = click.option(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@click.group()
+@click.group(context_settings=SHOW_DEFAULTS)
 def main() -> None:
     """Train the Fashion-MNIST CNN and report on it."""
 
@@ -62,34 +61,33 @@ def data_fetch(data_dir: Path | None) -> None:
     click.echo(f"Fashion-MNIST verified in {found.source} ({found.how_found})")
 
 
-@main.command()
-@click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, show_default=True)
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True
-)
+@main.command(cls=OptionsCommand)
+@click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs)
+@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size)
 @click.option(
     "--learning-rate",
     type=click.FloatRange(0, min_open=True),
     default=TrainConfig.learning_rate,
-    show_default=True,
 )
-@click.option(
-    "--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment, show_default=True
-)
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment)
 @click.option(
     "--patience",
     type=click.IntRange(1),
     default=TrainConfig.patience,
-    show_default=True,
     help="Epochs without validation gain before stopping early.",
 )
 @click.option(
     "--validation-size",
     type=click.IntRange(10),
     default=TrainConfig.validation_size,
-    show_default=True,
 )
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option(
+    "--label-smoothing",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=TrainConfig.label_smoothing,
+    help="Label smoothing of the loss (it bounds the logits: a finer int8 grid).",
+)
+@click.option("--seed", type=int, default=TrainConfig.seed)
 @click.option(
     "--limit",
     type=click.IntRange(100),
@@ -99,35 +97,15 @@ def data_fetch(data_dir: Path | None) -> None:
 @data_dir_option
 @out_dir_option
 @one_line_errors(DataError, OSError)
-def fit(
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    augment: str,
-    patience: int,
-    validation_size: int,
-    seed: int,
-    limit: int | None,
-    data_dir: Path | None,
-    out_dir: Path,
-) -> None:
+def fit(ctx: click.Context) -> None:
     """Train, evaluate on the test set and save model.keras, metrics.json, history.json.
 
     Resumable: if a run is killed, running the same command again continues from the last epoch.
     """
     from trainer.train import run
 
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        validation_size=validation_size,
-        patience=patience,
-        augment=augment,
-        seed=seed,
-        limit=limit,
-    )
-    run(config, out_dir, data_dir)
+    config = options_from(ctx, TrainConfig, besides=("data_dir", "out_dir"))
+    run(config, ctx.params["out_dir"], ctx.params["data_dir"])
 
 
 @main.command()

@@ -36,7 +36,9 @@ class TrainConfig:
     """The training recipe. Defaults are the recipe ``make train`` uses.
 
     Attributes:
-        epochs: Maximum number of epochs (early stopping may end sooner).
+        epochs: Maximum number of epochs (early stopping may end sooner). 14 reached 91.63% ±
+            0.30 over seeds 0-2 in less wall time than the seed's own recipe (measured here;
+            30 epochs gave 92.27% for seed 0 in twice the time).
         batch_size: Images per step.
         learning_rate: Peak Adam learning rate; it decays along a cosine to 1% by the last epoch.
         validation_size: Images held out of the *training* set for validation (never the test set).
@@ -45,9 +47,12 @@ class TrainConfig:
             shift of up to 2 px). Never vertical flips: a flipped ankle boot is not a boot.
         seed: Seeds every random choice; the same seed gives the same model on the same machine.
         limit: Use only this many training images (stratified), for smoke tests.
+        label_smoothing: Weight moved from the true class to all classes in the loss. It bounds
+            the logits (measured: a span of -4.6..5.8 instead of -121..79), so the int8 model's
+            logit grid is about 20× finer, and it made the float model more accurate too.
     """
 
-    epochs: int = 30
+    epochs: int = 14
     batch_size: int = 256
     learning_rate: float = 5e-3
     validation_size: int = 5000
@@ -55,6 +60,7 @@ class TrainConfig:
     augment: str = "flip"
     seed: int = 0
     limit: int | None = None
+    label_smoothing: float = 0.1
 
 
 @dataclass
@@ -90,7 +96,7 @@ def make_dataset(
     augment: str = "none",
     seed: int = 0,
 ) -> tf.data.Dataset:
-    """A batched ``tf.data`` pipeline of (float32 raw 0–255 pixels (N,28,28,1), int labels).
+    """A batched ``tf.data`` pipeline of (float32 raw 0–255 pixels (N,28,28,1), one-hot labels).
 
     Args:
         x: Model input, uint8 (N, 28, 28, 1), as made by :func:`edge_runtime.preprocess.model_input`.
@@ -119,7 +125,8 @@ def make_dataset(
         ds = ds.map(flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if augment == "flip-shift":
             ds = ds.map(shift, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b))
+    classes = len(CLASS_NAMES)
+    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, classes)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -176,8 +183,9 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     model = build_model()
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        # One-hot labels: Keras 3's sparse loss has no label smoothing.
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(

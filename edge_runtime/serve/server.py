@@ -120,6 +120,7 @@ def run_server(options: ServeOptions) -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # no proxy in front by default: nothing to rewrite per request
         timeout_graceful_shutdown=GRACE_S,
     )
     url = url_of(sock)

@@ -1,0 +1,81 @@
+"""What every command line of the project shares: options objects and one-line errors.
+
+A command declares its flags once, with click decorators. :class:`OptionsCommand` then hands its
+function the click context alone, and :func:`options_from` turns the parsed flags into the frozen
+options dataclass the library takes, field by field, by name: the flags are not listed a second
+time as parameters and a third time as constructor arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
+
+SHOW_DEFAULTS = {"show_default": True}
+"""``context_settings`` of every command: ``--help`` shows each option's default."""
+
+
+class OptionsCommand(click.Command):
+    """A click command whose function is called with the click context alone."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return ctx.invoke(self.callback, ctx) if self.callback else None
+
+
+def options_from(ctx: click.Context, cls: type[T], *, besides: tuple[str, ...] = ()) -> T:
+    """The command's parsed parameters as the frozen options dataclass ``cls``.
+
+    Each parameter fills the field of the same name: click names a parameter after its flag
+    (``--max-upload-mb`` is ``max_upload_mb``) unless its declaration names it.
+
+    Args:
+        ctx: The command's context, with every parameter parsed (and converted by callbacks).
+        cls: The options dataclass.
+        besides: Parameters that are the command's own business, not options (its arguments,
+            a switch for what to print).
+
+    Raises:
+        TypeError: A parameter matches no field, or a required field no parameter: a mistake in
+            the command's declaration, which shows on its first run.
+    """
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    stray = set(ctx.params) - fields - set(besides)
+    if stray:
+        raise TypeError(f"{ctx.info_name}: {sorted(stray)} are not fields of {cls.__name__}")
+    return cls(**{name: value for name, value in ctx.params.items() if name in fields})
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def one_line_errors(*expected: type[BaseException]) -> Callable[[F], F]:
+    """Decorate a click command so that the ``expected`` exceptions end it with one line.
+
+    ``KeyboardInterrupt`` always ends with exit code 130 and a short note; anything not listed
+    keeps its traceback, because that is a bug to report, not bad input.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            try:
+                return func(*args, **kwargs)
+            except KeyboardInterrupt:
+                fail("interrupted", 130)
+            except expected as e:
+                fail(str(e))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
