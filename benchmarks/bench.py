@@ -8,7 +8,6 @@ labelled as such. TFLite timings run in the TensorFlow-free worker (:mod:`edge_r
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import statistics
@@ -25,7 +24,7 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
 from edge_runtime.classifier import read_sidecar
-from edge_runtime.compare import agreement
+from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import machine, package_versions
 from edge_runtime.vocab import (
@@ -211,22 +210,19 @@ def per_class(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 def cross_runtime(
     outputs: dict[tuple[str, str], np.ndarray], scales: dict[str, float]
 ) -> list[dict[str, Any]]:
-    """Every pair of runtimes on the same model and images: how far apart are their answers?
+    """Every pair of runtimes on each variant (see :func:`edge_runtime.compare.pairwise`).
 
     Args:
         outputs: (variant, runtime) → dequantized outputs on the same images.
         scales: variant → its output scale (0 for float outputs).
-
-    Returns:
-        One record per variant and runtime pair (see :func:`edge_runtime.compare.agreement`).
     """
-    records = []
-    for variant in dict.fromkeys(v for v, _ in outputs):
-        runtimes = [r for v, r in outputs if v == variant]
-        for a, b in itertools.combinations(runtimes, 2):
-            stats = agreement(outputs[(variant, a)], outputs[(variant, b)], scale=scales[variant])
-            records.append({"variant": variant, "runtimes": [a, b], **stats})
-    return records
+    return [
+        {"variant": variant, **pair}
+        for variant in dict.fromkeys(v for v, _ in outputs)
+        for pair in pairwise(
+            {r: o for (v, r), o in outputs.items() if v == variant}, scale=scales[variant]
+        )
+    ]
 
 
 def aarch64_records(models_dir: Path) -> list[dict[str, Any]]:

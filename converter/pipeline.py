@@ -34,10 +34,11 @@ from converter.convert import (
     validate,
 )
 from converter.exact import build_rewritten, fold_batchnorm
-from converter.route import cross_runtime, quantize_int8, runtime_outputs
+from converter.route import quantize_int8, runtime_outputs
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_bytes, write_text
 from edge_runtime.classifier import SIDECAR_FORMAT, sidecar_path
+from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
 from edge_runtime.vocab import (
@@ -335,7 +336,7 @@ def convert_models(options: ConvertOptions) -> list[dict[str, Any]]:
             output_is=output_is,
             validation=validation,
             reports=reports,
-            cross=cross_runtime(outputs, scale=scale),
+            cross=pairwise(outputs, scale=scale),
             route=route,
             options=options,
             float32_size=float32_size,

@@ -78,8 +78,8 @@ def run_qat(job: QatJob) -> dict[str, Any]:
     )
 
 
-def _quantize_configs(tfmot: Any) -> tuple[type, type]:
-    """tfmot's QuantizeConfig for layers quantized only at their output."""
+def _output_only_config(tfmot: Any) -> type:
+    """A tfmot QuantizeConfig for layers quantized only at their output."""
     moving_average = tfmot.quantization.keras.quantizers.MovingAverageQuantizer
 
     class OutputOnly(tfmot.quantization.keras.QuantizeConfig):
@@ -101,7 +101,7 @@ def _quantize_configs(tfmot: Any) -> tuple[type, type]:
         def get_config(self) -> dict:
             return {}
 
-    return OutputOnly, moving_average
+    return OutputOnly
 
 
 def _set_ranges(qat_model: Any, float_model: Any, calibration: np.ndarray) -> None:
@@ -151,7 +151,7 @@ def fine_tune(job: QatJob) -> dict[str, Any]:
         weights = {k: npz[k] for k in npz.files}
     calibration = np.load(job.calibration)
     float_model = build_rewritten(keras, weights)
-    output_only, _ = _quantize_configs(tfmot)
+    output_only = _output_only_config(tfmot)
     shift_layer = type(float_model.get_layer("bn1_shift"))
     annotate = tfmot.quantization.keras.quantize_annotate_layer
 

@@ -34,7 +34,8 @@ import numpy as np
 from converter.convert import set_output_grid
 from converter.exact import build_rewritten, check_same_function, fold_batchnorm
 from converter.qat import QatJob, run_qat
-from edge_runtime.compare import agreement
+from edge_runtime.classifier import Classifier
+from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.vocab import RUNTIMES, TARGETS
 from edge_runtime.worker import Job, run_job
@@ -89,18 +90,10 @@ def runtime_outputs(
     return outputs, reports
 
 
-def cross_runtime(outputs: dict[str, np.ndarray], *, scale: float) -> list[dict[str, Any]]:
-    """:func:`edge_runtime.compare.agreement` for every pair of runtimes."""
-    return [
-        {"runtimes": [a, b], **agreement(outputs[a], outputs[b], scale=scale)}
-        for a, b in itertools.combinations(outputs, 2)
-    ]
-
-
 def judge(
     outputs: dict[str, np.ndarray], *, scale: float, labels: np.ndarray, float_pred: np.ndarray
 ) -> dict[str, Any]:
-    """The route's targets on one image set: the worst runtime and the worst pair count.
+    """The route's four targets on one image set, for the worst runtime and the worst pair.
 
     Returns:
         ``drop_pp`` and ``agreement`` (worst runtime), ``cross_argmax`` and ``cross_steps``
@@ -109,7 +102,7 @@ def judge(
     float_acc = np.mean(float_pred == labels)
     drops = [(float_acc - np.mean(o.argmax(1) == labels)) * 100 for o in outputs.values()]
     agreements = [np.mean(o.argmax(1) == float_pred) for o in outputs.values()]
-    pairs = cross_runtime(outputs, scale=scale)
+    pairs = pairwise(outputs, scale=scale)
     verdict = {
         "drop_pp": round(float(max(drops)), 3),
         "agreement": float(min(agreements)),
@@ -127,10 +120,12 @@ def judge(
 
 def output_grid(content: bytes) -> tuple[float, float, float]:
     """The model's output grid: ``(low, high, step)`` in logits."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    scale, zero_point = Interpreter(model_content=content).get_output_details()[0]["quantization"]
-    return (-128 - zero_point) * scale, (127 - zero_point) * scale, scale
+    output = Classifier(content, output_is="logits").output
+    return (
+        (-128 - output.zero_point) * output.scale,
+        (127 - output.zero_point) * output.scale,
+        output.scale,
+    )
 
 
 def grid_step(outputs: dict[str, np.ndarray], *, calibrated: float) -> float:

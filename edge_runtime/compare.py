@@ -6,6 +6,9 @@ One definition, used by the converter (its targets), the benchmark (its cross-ru
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import numpy as np
 
 
@@ -30,3 +33,16 @@ def agreement(a: np.ndarray, b: np.ndarray, *, scale: float) -> dict[str, float 
         "within_one_step": float(np.mean(steps <= 1)) if steps is not None else None,
         "bit_identical": float(np.mean((diff == 0).all(axis=1))),
     }
+
+
+def pairwise(outputs: dict[str, np.ndarray], *, scale: float) -> list[dict[str, Any]]:
+    """:func:`agreement` for every pair of runtimes: ``[{"runtimes": [a, b], ...}, ...]``.
+
+    Args:
+        outputs: Runtime → its dequantized outputs for one model on the same images.
+        scale: That model's output scale (0 for a float output).
+    """
+    return [
+        {"runtimes": [a, b], **agreement(outputs[a], outputs[b], scale=scale)}
+        for a, b in itertools.combinations(outputs, 2)
+    ]

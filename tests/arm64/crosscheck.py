@@ -7,7 +7,8 @@
 ``artifacts/model_<mode>.tflite`` on all 10,000) with each of the Pi's runtimes, default kernels.
 ``compare`` requires, for every model and runtime, the targets of
 :data:`edge_runtime.vocab.TARGETS` between the two architectures (argmax agreement ≥ 99.9%;
-quantized outputs within 2 steps, float ones within 1e-4), and writes what it measured to
+quantized outputs within 2 steps, float ones within 1e-4, 0.01 for the dynamic-range model), and
+writes what it measured to
 ``artifacts/crosscheck_arm64.json`` when that folder exists, for ``fmnist-bench`` and the report.
 """
 
@@ -31,6 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 FIXTURES = [ROOT / "tests/fixtures/tiny_int8.tflite", ROOT / "tests/fixtures/tiny_float32.tflite"]
 PI_RUNTIMES = [r.name for r in RUNTIMES.values() if r.automatic]
+FLOAT_TOLERANCE = 1e-4
+"""Largest difference allowed between float outputs; the dynamic-range model's hybrid kernels
+quantize activations on the fly, with each architecture's own rounding, hence its own bound
+(0.0036 measured)."""
+HYBRID_TOLERANCE = 0.01
 
 
 def models() -> list[tuple[Path, int]]:
