@@ -19,7 +19,14 @@ import numpy as np
 from edge_runtime import CLASS_NAMES
 from edge_runtime.classifier import Classifier
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import CALIBRATED_MODES, DEFAULT_RUNTIME, MODES, PTQ_MODE, ROUTE_MODE
+from edge_runtime.vocab import (
+    CALIBRATED_MODES,
+    DEFAULT_RUNTIME,
+    HYBRID_MODE,
+    MODES,
+    PTQ_MODE,
+    ROUTE_MODE,
+)
 from trainer.data import stratified_indices
 from trainer.metrics import per_class_accuracy
 
@@ -104,7 +111,7 @@ def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: s
     if mode == "float16":
         conv.target_spec.supported_types = [tf.float16]
         return conv
-    if mode == "dynamic":
+    if mode == HYBRID_MODE:
         # TF 2.21 emits FULLY_CONNECTED v12 for per-channel dense weights; tflite-runtime 2.14
         # rejects it. Per-tensor dense weights keep it at a version 2.14 loads.
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True

@@ -46,6 +46,8 @@ DEFAULT_RUNTIME = "ai-edge-litert"
 MODES = ("float32", "float16", "dynamic", "int8-ptq", "int8", "int16x8")
 """Conversion modes, in the order tables list them."""
 
+HYBRID_MODE = "dynamic"
+"""Dynamic-range quantization: int8 weights, float activations quantized on the fly."""
 ROUTE_MODE = "int8"
 """The int8 model the Pi runs: label-smoothed training, an exact rewrite, quantization-aware
 fine-tuning and a chosen logit grid (:mod:`converter.route`)."""

@@ -13,7 +13,7 @@ from edge_runtime.preprocess import ImageError, load_image, model_input, preproc
 
 
 def product_shot(
-    mode: str = "L", size=(100, 50), box=(30, 10, 50, 20), item=0, background=255
+    mode: str = "L", *, size=(100, 50), box=(30, 10, 50, 20), item=0, background=255
 ) -> Image.Image:
     """A light canvas (W×H = size) with a dark rectangle at box = (left, top, right, bottom)."""
     a = np.full((size[1], size[0]), background, np.uint8)
