@@ -84,9 +84,13 @@ def runtime_outputs(
             inputs=str(inputs),
             outputs=str(saved),
         )
-        reports[runtime] = run_job(job, timeout=1200)
-        if reports[runtime]["ok"]:
+        report = run_job(job, timeout=1200)
+        if report["ok"]:
             outputs[runtime] = np.load(saved)
+        else:
+            # The worker names its scratch copy, which is gone once this returns.
+            report["error"] = report["error"].removeprefix(f"{model}: ")
+        reports[runtime] = report
     return outputs, reports
 
 
