@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import re
@@ -17,7 +16,7 @@ from benchmarks.bench import markdown, tables
 from edge_runtime import CLASS_NAMES
 from tests.conftest import run_cli
 from trainer.plots import PLOTS
-from trainer.report import render
+from trainer.report import inline, render
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -163,7 +162,7 @@ def test_every_section_and_every_figure(artifacts: Path):
     ):
         assert fragment in page
     for table in bench_result()["tables"]:
-        assert html.escape(table["title"]) in page
+        assert inline(table["title"]) in page
     figures = sorted(artifacts.rglob("*.png"))
     assert len(figures) == len(PLOTS) + 4
     shown = embedded_pngs(page)
@@ -189,7 +188,12 @@ def test_markdown_and_report_show_the_same_tables(artifacts: Path):
     for table in result["tables"]:
         for row in table["rows"]:
             assert "| " + " | ".join(row) + " |" in md
-            assert all(html.escape(cell) in page for cell in row)
+            assert all(inline(cell) in page for cell in row)
+
+
+def test_inline_markdown_is_escaped_first():
+    assert inline("`make <x>` & **best**") == "<code>make &lt;x&gt;</code> &amp; <b>best</b>"
+    assert inline("a*b `c") == "a*b `c"
 
 
 def test_report_command_without_training_artifacts_is_one_line(tmp_path: Path):

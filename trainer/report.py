@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,20 @@ def figure(path: Path, title: str) -> str:
     )
 
 
+def inline(text: object) -> str:
+    """Escaped text, with the Markdown the benchmark's tables use: `code` and **bold**.
+
+    The benchmark writes its tables and advice once, as Markdown for ``benchmarks.md``.
+    """
+    escaped = html.escape(str(text))
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
+
+
 def table(columns: list[str], rows: list[list[object]]) -> str:
-    """An HTML table; every cell is escaped."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
+    """An HTML table; every cell is escaped (see :func:`inline`)."""
+    head = "".join(f"<th>{inline(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -276,11 +285,9 @@ def benchmark_section(out_dir: Path) -> str:
         f"{result['test_images']:,} test images; {html.escape(result['note'])}.</p>"
     ]
     for t in result["tables"]:
-        parts.append(f"<h3>{html.escape(t['title'])}</h3>" + table(t["columns"], t["rows"]))
+        parts.append(f"<h3>{inline(t['title'])}</h3>" + table(t["columns"], t["rows"]))
     parts.append("<h3>Targets</h3>" + targets(result["targets"]))
-    parts.append(
-        f"<h3>What to deploy</h3><p>{html.escape(result['recommendation']).replace('**', '')}</p>"
-    )
+    parts.append(f"<h3>What to deploy</h3><p>{inline(result['recommendation'])}</p>")
     parts += [
         figure(out_dir / rel, Path(rel).stem.replace("_", " "))
         for rel in result.get("plots", [])
