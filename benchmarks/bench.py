@@ -548,10 +548,15 @@ def tables(result: dict) -> list[dict[str, Any]]:
         )
     )
     if result["cross_runtime"]:
+        arm = any("aarch64" in " ".join(r["runtimes"]) for r in result["cross_runtime"])
         out.append(
             _table(
-                "Cross-runtime agreement (same model, same images; aarch64 rows: all 10,000 "
-                "test images, from `make test-arm64`)",
+                "Cross-runtime agreement (same model, same images; "
+                + (
+                    "aarch64 rows: all 10,000 test images, from `make test-arm64`)"
+                    if arm
+                    else "`make test-arm64` adds x86 against aarch64)"
+                ),
                 [
                     "variant",
                     "runtimes",
