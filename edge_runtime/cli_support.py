@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -62,7 +63,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def one_line_errors(*expected: type[BaseException]) -> Callable[[F], F]:
     """Decorate a click command so that the ``expected`` exceptions end it with one line.
 
-    ``KeyboardInterrupt`` always ends with exit code 130 and a short note; anything not listed
+    ``KeyboardInterrupt`` always ends with exit code 130 and a short note, a closed stdout
+    (``| head``) silently with 141 (128 + SIGPIPE), as Unix tools do; anything not listed
     keeps its traceback, because that is a bug to report, not bad input.
     """
 
@@ -73,6 +75,11 @@ def one_line_errors(*expected: type[BaseException]) -> Callable[[F], F]:
                 return func(*args, **kwargs)
             except KeyboardInterrupt:
                 fail("interrupted", 130)
+            except BrokenPipeError:
+                # The reader went away (`| head`): end quietly, as Unix tools do, with stdout
+                # pointed at /dev/null so that Python's own flush at exit cannot fail again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
             except expected as e:
                 fail(str(e))
 

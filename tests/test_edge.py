@@ -190,6 +190,18 @@ def classify(*args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("fmnist-edge", "classify", "--model", str(INT8), *args)
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(images):
+    """`fmnist-edge classify ... | head -1` ends like a Unix tool: no error line, exit 141."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "classify", "--model", str(INT8),
+         *[str(images["shirt"])] * 50],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    proc.stdout.close()  # before the child has printed anything
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and stderr == "", stderr
+
+
 def test_classify_json_shape_and_exit_0(images):
     good = [
         str(images[k]) for k in ("shirt", "unicode", "tiny", "cmyk", "rgba", "i16", "white", "gif")
