@@ -44,6 +44,9 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
     return names
 
 
+SEEDS_HELP = "With --training: train seeds 0…N-1 and check their mean accuracy (~2.5 min each)."
+
+
 @click.command(cls=OptionsCommand, context_settings=SHOW_DEFAULTS)
 @click.option(
     "--models",
@@ -70,6 +73,7 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
 @click.option(
     "--training", is_flag=True, help="Also time `make train` against the seed recipe (minutes)."
 )
+@click.option("--seeds", type=click.IntRange(1, 10), default=1, help=SEEDS_HELP)
 @click.option(
     "--serve",
     is_flag=True,

@@ -1,6 +1,7 @@
-"""Convert the trained Keras model to TFLite (float32, float16, dynamic, int8, int16x8).
+"""Convert the trained Keras model to TFLite in the modes of :data:`edge_runtime.vocab.MODES`.
 
-Import graph: ``converter`` imports ``edge_runtime`` (Classifier, preprocessing, atomic writes) and
-``trainer.data`` / ``trainer.train`` (the dataset and its stratified sampling). It is never
-imported by ``trainer`` or ``edge_runtime``.
+Import graph: ``converter`` imports ``edge_runtime`` (Classifier, preprocessing, atomic writes,
+the vocabulary) and ``trainer`` (the dataset and its stratified sampling in ``trainer.data``;
+the model and the training recipe the int8 route fine-tunes). It is never imported by
+``trainer`` or ``edge_runtime``.
 """

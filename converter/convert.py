@@ -1,4 +1,4 @@
-"""Keras → TFLite in five modes, each validated on the full test set before it is written.
+"""Keras → TFLite in every mode, each validated on the full test set before it is written.
 
 The building blocks of :mod:`converter.pipeline`: load the .keras safely, convert in memory by
 post-training quantization, set an output grid, score a model's outputs, and write the C array.

@@ -164,10 +164,20 @@ def webcam(ctx: click.Context) -> None:
 @one_line_errors(ModelError, RuntimeMissingError, RuntimeError, OSError)
 def serve(ctx: click.Context) -> None:
     """Serve the model over HTTP: a page, a JSON API, the v2 inference protocol, metrics."""
-    from edge_runtime.serve import ServeOptions, run_server, systemd_unit
+    try:
+        from edge_runtime.serve import SERVICE_ENV, ServeOptions, run_server, systemd_unit
+    except ImportError as e:
+        raise RuntimeMissingError(
+            f"{e.name or e} is missing: pip install '.[edge,serve]'"
+        ) from None
 
     options = options_from(ctx, ServeOptions, besides=("unit",))
     if ctx.params["unit"]:
+        if options.token is not None:
+            # A unit file is world-readable: the service reads the token from its own file.
+            click.echo(
+                f"The token is not written into the unit: put it in {SERVICE_ENV}.", err=True
+            )
         click.echo(systemd_unit(options), nl=False)
     else:
         run_server(options)

@@ -153,6 +153,12 @@ def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
         image = Image.fromarray(image)  # (H, W, 3) uint8 → mode RGB
 
     mode = image.mode
+    if mode == "LAB":
+        # Pillow converts LAB to nothing else; its L channel is the lightness, 0–255.
+        return np.asarray(image.getchannel("L"))
+    if mode == "La":
+        # Premultiplied alpha: Pillow converts it only to LA, composited below like LA.
+        image, mode = image.convert("LA"), "LA"
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         a = np.asarray(image).astype(np.float64)
         peak = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0

@@ -18,6 +18,9 @@ PACKAGES = (
     "keras",
     "ai-edge-litert",
     "tflite-runtime",
+    "tflite-micro",
+    "tf-keras",
+    "tensorflow-model-optimization",
     "opencv-python-headless",
 )
 """The distributions whose versions decide the numbers this project reports."""

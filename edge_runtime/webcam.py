@@ -33,6 +33,9 @@ def opencv():  # noqa: ANN201 - the cv2 module
     Raises:
         RuntimeMissingError: It is not installed, naming the extra that installs it.
     """
+    # OpenCV logs its own failures (a camera index that is not there, say) to stderr; ours say
+    # the same in one line. OPENCV_LOG_LEVEL set by the user still wins.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     try:
         import cv2
     except ImportError:
@@ -40,6 +43,56 @@ def opencv():  # noqa: ANN201 - the cv2 module
             "OpenCV is not installed: pip install '.[webcam]' (opencv-python-headless)"
         ) from None
     return cv2
+
+
+def picamera2():  # noqa: ANN201 - the picamera2 module
+    """picamera2 (the Pi camera's library), imported on first use.
+
+    Raises:
+        RuntimeMissingError: It is not importable, with how to install it.
+    """
+    try:
+        import picamera2
+    except ImportError:
+        raise RuntimeMissingError(
+            "picamera2 is not available: sudo apt install python3-picamera2, and make the venv "
+            "with `python3 -m venv --system-site-packages` so it can see it"
+        ) from None
+    return picamera2
+
+
+def camera_index(source: str) -> int | None:
+    """The OpenCV camera index a source names (``"0"``), or None. ASCII digits only."""
+    return int(source) if source.isascii() and source.isdigit() and len(source) < 6 else None
+
+
+def is_camera(source: str) -> bool:
+    """Whether ``source`` names a camera (an index, ``/dev/videoN`` or ``picamera``), not a file."""
+    return camera_index(source) is not None or source.startswith("/dev/") or source == "picamera"
+
+
+def check_source(source: str) -> None:
+    """Fail fast on a source that cannot work: call before serving or looping over it.
+
+    A camera is not opened here, only its library checked: one that is not there yet may come
+    (USB cameras enumerate late at boot), and a server retries it. A video file must exist and
+    deliver a frame now.
+
+    Raises:
+        SourceError, RuntimeMissingError: One line.
+    """
+    if source == "picamera":
+        picamera2()
+        return
+    opencv()
+    if is_camera(source):
+        return
+    frames = opencv_frames(source)
+    try:
+        if next(frames, None) is None:
+            raise SourceError(f"{source}: delivered no frames")
+    finally:
+        frames.close()
 
 
 def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no GUI
@@ -88,7 +141,8 @@ def opencv_frames(source: str, *, pace: bool = False, loop: bool = False) -> Ite
         SourceError: The source cannot be opened.
     """
     cv2 = opencv()
-    target: int | str = int(source) if source.isdigit() else source
+    index = camera_index(source)
+    target: int | str = source if index is None else index
     # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
     is_sequence = isinstance(target, str) and "%" in target
     is_file = isinstance(target, str) and not target.startswith("/dev/")
@@ -130,14 +184,7 @@ def picamera_frames(size: tuple[int, int] = (640, 480)) -> Iterator[np.ndarray]:
     Raises:
         RuntimeMissingError: picamera2 is not importable, with how to install it.
     """
-    try:
-        from picamera2 import Picamera2
-    except ImportError:
-        raise RuntimeMissingError(
-            "picamera2 is not available: sudo apt install python3-picamera2, and make the venv "
-            "with `python3 -m venv --system-site-packages` so it can see it"
-        ) from None
-    camera = Picamera2()
+    camera = picamera2().Picamera2()
     # picamera2 names formats by the libcamera/DRM convention: "BGR888" is stored R,G,B in
     # memory, i.e. an RGB array for numpy ("RGB888" would hand us B,G,R).
     camera.configure(camera.create_video_configuration(main={"format": "BGR888", "size": size}))

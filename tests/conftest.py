@@ -64,12 +64,15 @@ def write_video(path: Path, frames: list, fps: int = 30) -> Path:
 
 
 @contextlib.contextmanager
-def live_server(*args: str, stop: signal.Signals = signal.SIGTERM):
-    """``fmnist-edge serve --port 0 ARGS`` from this checkout: yields ``(base URL, process)``
-    and, on exit, stops it with ``stop`` and requires exit code 0."""
+def live_server(
+    *args: str, env: dict[str, str] | None = None, stop: signal.Signals = signal.SIGTERM
+):
+    """``fmnist-edge serve --port 0 ARGS`` from this checkout, with ``env`` added to the
+    environment: yields ``(base URL, process)`` and, on exit, stops it with ``stop`` and requires
+    exit code 0."""
     from benchmarks.serving import running_server
 
-    with running_server(*args, stop=stop) as server:
+    with running_server(*args, env=env, stop=stop) as server:
         yield server
 
 

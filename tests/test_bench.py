@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.bench import compare, target_checks
+from benchmarks.bench import compare, seed_rows, target_checks
 from edge_runtime.vocab import ROUTE_MODE, RUNTIMES, TARGETS
 from tests.conftest import run_cli
 
@@ -122,6 +122,26 @@ def test_speed_target_is_checked_on_the_pi_runtimes_only():
     checked = {c["target"] for c in target_checks(result) if c["target"].startswith(speed.what)}
     pi = {speed.label(f"{name}, 1 thread") for name, r in RUNTIMES.items() if r.automatic}
     assert checked == pi and len(pi) < len(RUNTIMES)
+
+
+def training_result(accuracies: list[float]) -> dict:
+    ours = {"test_accuracy": accuracies[0], "seed_accuracies": accuracies}
+    ours |= {"mean_test_accuracy": float(np.mean(accuracies)), "std_test_accuracy": 0.003}
+    base = {"rows": [], "cold_start": {"classify_one_image_s": 0.2}, "webcam": {"fps": 400}}
+    return {**base, "training": {"ours": ours, "wall_time_ratio": 0.9}}
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "met"),
+    [([0.9191, 0.9131, 0.9168], True), ([0.9191, 0.9100, 0.9100], False), ([0.9160], True)],
+)
+def test_training_accuracy_target_is_the_mean_over_seeds(accuracies: list[float], met: bool):
+    (check,) = [c for c in target_checks(training_result(accuracies)) if "accuracy" in c["target"]]
+    assert check["met"] is met
+    over = f"mean of {len(accuracies)} seeds" if len(accuracies) > 1 else "seed 0"
+    assert f"({over})" in check["target"]
+    rows = seed_rows(training_result(accuracies)["training"]["ours"])
+    assert len(rows) == (len(accuracies) > 1)
 
 
 def test_sizes_equal_the_files(bench_run):

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from edge_runtime.classifier import Classifier, ModelError, dequantize, quantize, softmax
-from edge_runtime.vocab import MICRO_RUNTIME, RUNTIMES
+from edge_runtime.vocab import MICRO_RUNTIME, PTQ_MODE, RUNTIMES
 from tests.conftest import ROOT, run_cli, write_video
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,7 +75,7 @@ def test_int8_model_input_is_exact_for_raw_pixels():
 
 def test_classifier_reads_sidecar_and_predicts(tmp_path: Path):
     clf = Classifier.from_file(INT8)
-    assert clf.metadata["quantization"] == "int8" and clf.labels[9] == "Ankle boot"
+    assert clf.metadata["quantization"] == PTQ_MODE and clf.labels[9] == "Ankle boot"
     batch = np.zeros((3, 28, 28, 1), np.uint8)
     probs = clf.probabilities(batch)
     assert probs.shape == (3, 10) and probs.dtype == np.float32
@@ -508,6 +508,13 @@ def test_overlay_draws_label_bars_and_fps():
 def test_malformed_roi_is_a_usage_error():
     r = webcam("--source", "clip.avi", "--roi", "1,2,3")
     assert r.returncode == 2 and "expected x,y,w,h" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("source", ["/dev/video99", "7"])
+def test_a_camera_that_is_not_there_is_one_line(source: str):
+    r = webcam("--source", source, "--headless")
+    assert r.returncode == 1
+    assert r.stderr == f"error: {source}: cannot open (not a camera, or an unreadable video)\n"
 
 
 def test_picamera_without_picamera2_says_how_to_install():

@@ -48,6 +48,18 @@ def real(dataset) -> dict:
     return {"x": x, "y": dataset.y_test, "float_pred": float_pred}
 
 
+def test_the_route_model_is_full_int8_with_int8_io():
+    from ai_edge_litert.interpreter import Interpreter
+
+    clf = Classifier.from_file(ROUTE)
+    # Raw 0–255 pixels map exactly onto int8: scale 1, zero point -128.
+    assert (clf.input.dtype, clf.input.scale, clf.input.zero_point) == (np.int8, 1.0, -128)
+    assert clf.output.dtype == np.int8
+    tensors = Interpreter(model_path=str(ROUTE)).get_tensor_details()
+    # int8 activations and weights; int32 only for biases. No float tensor anywhere.
+    assert {np.dtype(t["dtype"]).name for t in tensors} == {"int8", "int32"}
+
+
 def test_int8_is_as_accurate_as_float(real):
     clf = Classifier.from_file(ROUTE)
     assert clf.metadata["output_is"] == "logits"

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.preprocess import ImageError, load_image, model_input, preprocess
+from edge_runtime.preprocess import (
+    ImageError,
+    decode_image,
+    load_image,
+    model_input,
+    preprocess,
+)
 
 
 def product_shot(
@@ -64,6 +70,21 @@ def test_every_mode_gives_the_same_input(mode: str):
         else Image.fromarray(np.asarray(product_shot()).astype(np.uint16) * 257)
     )  # Pillow infers I;16
     np.testing.assert_array_equal(preprocess(img), GOLDEN)
+
+
+def test_lab_tiff_uses_its_lightness():
+    # A CIELab TIFF decodes to Pillow's LAB mode, which Pillow cannot convert to L.
+    grey = product_shot()
+    neutral = Image.new("L", grey.size, 128)
+    buffer = io.BytesIO()
+    Image.merge("LAB", [grey, neutral, neutral]).save(buffer, format="TIFF")
+    np.testing.assert_array_equal(preprocess(decode_image(buffer.getvalue(), "lab.tif")), GOLDEN)
+
+
+@pytest.mark.parametrize("mode", sorted(Image.MODES))
+def test_no_pillow_mode_is_refused(mode: str):
+    pixels = preprocess(Image.new(mode, (40, 30)))
+    assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
 
 
 def test_rgba_transparent_background_composites_over_white():

@@ -26,14 +26,16 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from edge_runtime.classifier import Classifier
-from edge_runtime.serve import ServeOptions, create_app, systemd_unit
-from edge_runtime.serve.security import COOKIE
+from edge_runtime.serve import ServeOptions, create_app, systemd_unit, v2
+from edge_runtime.serve.security import COOKIE, whole_number
+from edge_runtime.vocab import PTQ_MODE
 from tests.conftest import ROOT, TINY_INT8, live_server, run_cli, scene, write_video
 
 INT8 = TINY_INT8
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PREDICTION_FIELDS = {"label", "class_id", "score", "top_k"}
+PNG = {"content-type": "image/png"}
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -77,7 +79,7 @@ def test_info(client: TestClient):
     r = client.get("/api/info")
     assert r.status_code == 200
     info = r.json()
-    assert info["model"]["quantization"] == "int8" and len(info["model"]["labels"]) == 10
+    assert info["model"]["quantization"] == PTQ_MODE and len(info["model"]["labels"]) == 10
     assert info["runtime"] == "ai-edge-litert" and info["runtime_version"]
     assert info["source"] is None and info["camera"] is None and info["uptime_s"] >= 0
     assert info["token_required"] is False
@@ -150,12 +152,40 @@ def test_classify_refuses_with_a_json_error(client: TestClient, kwargs, status, 
     assert error in r.json()["error"]
 
 
-@pytest.mark.parametrize("top_k", ["0", "11", "x", "-1", "2.5"])
+@pytest.mark.parametrize("top_k", ["0", "11", "x", "-1", "2.5", "²", "٣", "9" * 5000])
 def test_bad_top_k_is_400(client: TestClient, tiny_png: bytes, top_k: str):
     r = client.post(
         f"/api/classify?top_k={top_k}", content=tiny_png, headers={"content-type": "image/png"}
     )
     assert r.status_code == 400 and "top_k" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("0", 0),
+        ("1024", 1024),
+        ("", None),
+        ("-1", None),
+        ("²", None),
+        ("1e3", None),
+        ("9" * 19, None),
+    ],
+)
+def test_whole_number_accepts_ascii_digits_only(text: str, number: int | None):
+    assert whole_number(text) == number
+
+
+def test_lab_tiff_is_classified_not_a_server_error(client: TestClient):
+    grey = Image.new("L", (60, 80), 255)
+    grey.paste(0, (20, 10, 40, 70))
+    neutral = Image.new("L", grey.size, 128)
+    buffer = io.BytesIO()
+    Image.merge("LAB", [grey, neutral, neutral]).save(buffer, format="TIFF")
+    r = client.post(
+        "/api/classify", content=buffer.getvalue(), headers={"content-type": "image/tiff"}
+    )
+    assert r.status_code == 200 and set(r.json()["results"][0]) >= PREDICTION_FIELDS
 
 
 def test_pixel_cap_applies_to_uploads(client: TestClient):
@@ -211,7 +241,6 @@ PROTECTED = [
     "/metrics",
     "/v2",
     "/v2/models/fmnist",
-    "/v2/models/fmnist/ready",
 ]
 
 
@@ -229,8 +258,18 @@ def test_token_on_posts_and_open_health(locked: TestClient, tiny_png: bytes):
     image["headers"].update(AUTH)
     assert locked.post("/api/classify", **image).status_code == 200
     assert locked.post("/v2/models/fmnist/infer", content=b"{}").status_code == 401
-    for path in ("/v2/health/live", "/v2/health/ready"):
-        assert locked.get(path).status_code == 200
+    for path in sorted(v2.HEALTH_PATHS):  # the protocol's health calls, model readiness included
+        assert locked.get(path).status_code == 200, path
+    assert locked.get("/v2/models/fmnist").status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_bearer_scheme_is_case_insensitive_the_token_is_not(locked: TestClient, scheme: str):
+    assert (
+        locked.get("/api/info", headers={"Authorization": f"{scheme} {TOKEN}"}).status_code == 200
+    )
+    wrong_case = {"Authorization": f"{scheme} {TOKEN.upper()}"}
+    assert locked.get("/api/info", headers=wrong_case).status_code == 401
 
 
 def test_cookie_session_for_the_browser():
@@ -289,6 +328,7 @@ def pixels_tensor(**overrides) -> bytes:
     ("body", "error"),
     [
         (b"not json", "not JSON"),
+        (b"[" * 50_000, "nested too deeply"),
         (b"[1, 2]", "JSON object"),
         (b"{}", "'inputs'"),
         (pixels_tensor(name="x"), "named 'pixels'"),
@@ -346,6 +386,16 @@ def test_v2_binary_tensor_extension(client: TestClient):
     np.testing.assert_array_equal(probs, Classifier.from_file(INT8).probabilities(images))
 
 
+@pytest.mark.parametrize("length", ["²", "-1", "99999", "x"])
+def test_v2_bad_header_length_is_400(client: TestClient, length: str):
+    r = client.post(
+        "/v2/models/fmnist/infer",
+        content=pixels_tensor(),
+        headers={"inference-header-content-length": length.encode("latin-1")},
+    )
+    assert r.status_code == 400 and "Inference-Header-Content-Length" in r.json()["error"]
+
+
 # --- metrics ------------------------------------------------------------------------------------
 
 
@@ -365,15 +415,17 @@ def test_metrics_follow_prometheus_naming(client: TestClient, tiny_png: bytes):
         "fmnist_model_info{",
     ):
         assert name in text, name
-    assert 'quantization="int8"' in text and 'runtime="ai-edge-litert"' in text
+    assert f'quantization="{PTQ_MODE}"' in text and 'runtime="ai-edge-litert"' in text
 
 
 # --- a live server on a free port -----------------------------------------------------------------
 
 
-def test_live_server_every_endpoint_with_a_token(shirt_png: bytes):
+@pytest.mark.parametrize("given_as", ["flag", "environment"])
+def test_live_server_every_endpoint_with_a_token(shirt_png: bytes, given_as: str):
     statuses = {}
-    with served("--token", TOKEN) as http:
+    token = ("--token", TOKEN) if given_as == "flag" else ()
+    with served(*token, env={"FMNIST_TOKEN": TOKEN} if given_as == "environment" else None) as http:
         for path in ("/", "/v2/health/live", "/v2/health/ready"):
             statuses[path] = http.get(path).status_code
         for path in PROTECTED:
@@ -403,11 +455,37 @@ def test_live_server_every_endpoint_with_a_token(shirt_png: bytes):
     assert statuses == expected
 
 
+def test_concurrent_requests_each_get_their_own_answer(dataset):
+    """16 clients at once on a live server, images and v2 tensors mixed: every answer is the one
+    the in-process classifier gives for that request's own images (no answer crosses over)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = dataset.x_test[:64]
+    expected = Classifier.from_file(INT8).probabilities(images[..., None])
+
+    def ask(http: httpx.Client, i: int) -> tuple[int, np.ndarray]:
+        if i % 2:
+            body = v2_body(images[i : i + 1, ..., None])
+            output = http.post("/v2/models/fmnist/infer", json=body).json()["outputs"][0]
+            return i, np.asarray(output["data"], np.float32)
+        r = http.post("/api/classify?top_k=10", content=png_bytes(images[i]), headers=PNG)
+        top = r.json()["results"][0]["top_k"]
+        probs = np.zeros(10, np.float32)
+        for entry in top:
+            probs[entry["class_id"]] = entry["score"]
+        return i, probs
+
+    with served() as http, ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: ask(http, i), [*range(64)] * 4))
+    for i, probs in answers:
+        np.testing.assert_allclose(probs, expected[i], atol=1e-4, err_msg=f"image {i}")
+
+
 @contextlib.contextmanager
-def served(*args: str) -> Iterator[httpx.Client]:
+def served(*args: str, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
     """A live server (see :func:`tests.conftest.live_server`) and an HTTP client for it."""
     with (
-        live_server("--model", str(INT8), *args) as (url, _),
+        live_server("--model", str(INT8), *args, env=env) as (url, _),
         httpx.Client(base_url=url, timeout=30) as http,
     ):
         yield http
@@ -528,6 +606,22 @@ def test_bad_source_and_model_are_one_line_errors(tmp_path: Path):
     assert r.returncode == 1 and r.stderr.strip().endswith("no such video file or camera")
     r = run_cli("fmnist-edge", "serve", "--model", str(tmp_path / "none.tflite"))
     assert r.returncode == 1 and "no such model file" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "bad.avi").write_bytes(b"not a video" * 100)
+    r = run_cli("fmnist-edge", "serve", "--model", str(INT8), "--source", str(tmp_path / "bad.avi"))
+    assert r.returncode == 1 and "cannot open" in r.stderr and "Traceback" not in r.stderr
+    # Not a Pi (no picamera2 here): said at start, not retried forever behind a running server.
+    r = run_cli("fmnist-edge", "serve", "--model", str(INT8), "--source", "picamera")
+    assert r.returncode == 1 and "python3-picamera2" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_without_the_serve_extra_says_what_to_install(tmp_path: Path):
+    # A module that fails to import as a missing one does: stands in for an absent starlette.
+    (tmp_path / "starlette.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'starlette'\", name='starlette')\n"
+    )
+    r = run_cli("fmnist-edge", "serve", "--model", str(INT8), env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().endswith("starlette is missing: pip install '.[edge,serve]'")
 
 
 def test_port_in_use_is_a_one_line_error():
@@ -548,6 +642,7 @@ def test_systemd_unit_verifies(tmp_path: Path):
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_start.split("=", 1)[1].startswith("/") and f"--model {INT8.resolve()}" in exec_start
     assert TOKEN not in unit, "the token never goes into the unit"
+    assert "put it in /etc/default/fmnist-edge" in r.stderr
     for line in ("Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in unit.splitlines()
     user = re.search(r"^User=(.+)$", unit, re.M).group(1)
@@ -613,7 +708,7 @@ def test_triton_client(binary: bool, two_classes):
     with live_server("--model", str(INT8), "--token", TOKEN) as (url, _):
         client = triton.InferenceServerClient(url.removeprefix("http://"))
         assert client.is_server_live() and client.is_server_ready()
-        assert client.is_model_ready("fmnist", headers=AUTH)
+        assert client.is_model_ready("fmnist")  # a health call: no token, as probes send none
         meta = client.get_model_metadata("fmnist", headers=AUTH)
         assert meta["inputs"][0]["datatype"] == "UINT8"
         pixels = triton.InferInput("pixels", list(images.shape), "UINT8")
@@ -621,7 +716,10 @@ def test_triton_client(binary: bool, two_classes):
         wanted = triton.InferRequestedOutput("probabilities", binary_data=binary)
         result = client.infer("fmnist", [pixels], outputs=[wanted], headers=AUTH)
         probs = result.as_numpy("probabilities")
+        # The README's call: no outputs named, so the server picks the format.
+        default = client.infer("fmnist", [pixels], headers=AUTH).as_numpy("probabilities")
         client.close()
+    np.testing.assert_allclose(default, probs, atol=1e-6)
     assert probs.shape == (2, 10) and probs.dtype == np.float32
     np.testing.assert_allclose(probs, Classifier.from_file(INT8).probabilities(images), atol=1e-6)
 

@@ -12,6 +12,6 @@
 from __future__ import annotations
 
 from edge_runtime.serve.app import ServeOptions, create_app
-from edge_runtime.serve.server import run_server, systemd_unit
+from edge_runtime.serve.server import SERVICE_ENV, run_server, systemd_unit
 
-__all__ = ["ServeOptions", "create_app", "run_server", "systemd_unit"]
+__all__ = ["SERVICE_ENV", "ServeOptions", "create_app", "run_server", "systemd_unit"]

@@ -39,8 +39,14 @@ from edge_runtime.preprocess import ImageError, decode_image, model_input
 from edge_runtime.serve import v2
 from edge_runtime.serve.camera import CameraWorker, FrameHub
 from edge_runtime.serve.metrics import Metrics, MetricsMiddleware
-from edge_runtime.serve.security import BodyLimit, BodyTooLarge, TokenGate, session_cookie
-from edge_runtime.webcam import open_frames
+from edge_runtime.serve.security import (
+    BodyLimit,
+    BodyTooLarge,
+    TokenGate,
+    session_cookie,
+    whole_number,
+)
+from edge_runtime.webcam import is_camera, open_frames
 
 STATIC = Path(__file__).parent / "static"
 MAX_FILES = 32
@@ -162,10 +168,9 @@ class Service:
         source, loop = self.options.source, self.options.loop
         if source is None:
             return
-        is_file = source != "picamera" and not source.isdigit() and not source.startswith("/dev/")
         self.camera = CameraWorker(
             lambda: open_frames(source, pace=True, loop=loop),
-            ends=is_file and not loop,
+            ends=not is_camera(source) and not loop,
             classifier=self.options.load(),
             hub=self.hub,
             metrics=self.metrics,
@@ -230,9 +235,10 @@ async def session(request: Request) -> Response:
 
 def _top_k(request: Request) -> int:
     text = request.query_params.get("top_k", "1")
-    if not text.isdigit() or not 1 <= int(text) <= TOP_K_MAX:
+    top_k = whole_number(text)
+    if top_k is None or not 1 <= top_k <= TOP_K_MAX:
         raise ApiError(400, f"top_k must be an integer from 1 to {TOP_K_MAX}, got {text!r}")
-    return int(text)
+    return top_k
 
 
 async def _uploads(request: Request) -> list[tuple[str, bytes]]:
@@ -418,7 +424,11 @@ def create_app(options: ServeOptions) -> Starlette:
 
     middleware = [Middleware(MetricsMiddleware, metrics=service.metrics)]
     if options.token is not None:
-        middleware.append(Middleware(TokenGate, token=options.token))
+        middleware.append(
+            Middleware(
+                TokenGate, token=options.token, open_paths=frozenset({"/", *v2.HEALTH_PATHS})
+            )
+        )
     middleware.append(Middleware(BodyLimit, max_bytes=int(options.max_upload_mb * 2**20)))
     routes = [
         Route("/", page),

@@ -14,9 +14,20 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "fmnist_session"
-OPEN_PATHS = frozenset({"/", "/v2/health/live", "/v2/health/ready"})
-"""Paths anyone may fetch: the page (which then asks for the token) and the health probes."""
 PROTECTED_PREFIXES = ("/api/", "/v2", "/metrics")
+MAX_DIGITS = 18
+"""Longer numbers are refused: ``int()`` of a long digit string is slow and, past 4,300
+digits, raises; no count a client sends needs more than 18 digits."""
+
+
+def whole_number(text: str | None) -> int | None:
+    """A non-negative decimal number sent by a client, or None when ``text`` is not one.
+
+    Only ASCII digits count: ``str.isdigit`` also accepts ``"²"``, which ``int`` refuses.
+    """
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 async def send_json(
@@ -45,23 +56,26 @@ def session_cookie(token: str) -> str:
 class TokenGate:
     """Refuse protected requests without ``Authorization: Bearer TOKEN`` or the session cookie.
 
-    Protected: every ``/api``, ``/v2`` and ``/metrics`` request but the health probes. Tokens
-    are compared in constant time.
+    Protected: every ``/api``, ``/v2`` and ``/metrics`` request but those to ``open_paths``
+    (the page and the health probes). Tokens are compared in constant time.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, open_paths: frozenset[str]) -> None:
         self.app = app
-        self.bearer = f"Bearer {token}".encode()
+        self.open_paths = open_paths
+        self.token = token.encode()
         self.session = session_value(token).encode()
 
-    @staticmethod
-    def protects(path: str) -> bool:
-        return path not in OPEN_PATHS and path.startswith(PROTECTED_PREFIXES)
+    def protects(self, path: str) -> bool:
+        return path not in self.open_paths and path.startswith(PROTECTED_PREFIXES)
 
     def allows(self, headers: Headers) -> bool:
         """Whether the request carries the token or the cookie derived from it."""
-        bearer = headers.get("authorization", "").encode()
-        if hmac.compare_digest(bearer, self.bearer):
+        scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+        # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in full.
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self.token
+        ):
             return True
         cookies = (c.strip().partition("=") for c in headers.get("cookie", "").split(";"))
         sent = next((value for name, _, value in cookies if name == COOKIE), "")
@@ -109,10 +123,11 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            length = whole_number(declared)
+            if length is None:
                 await send_json(send, 400, {"error": f"invalid Content-Length {declared!r}"})
                 return
-            if int(declared) > self.max_bytes:
+            if length > self.max_bytes:
                 await send_json(send, 413, self.error())
                 return
         received = 0

@@ -19,31 +19,13 @@ from pathlib import Path
 from types import FrameType
 
 from edge_runtime.serve.app import ServeOptions, create_app
-from edge_runtime.webcam import SourceError, opencv
+from edge_runtime.webcam import check_source
 
 GRACE_S = 5
 """Seconds the requests in flight get to finish after a stop signal."""
 SERVICE_ENV = "/etc/default/fmnist-edge"
 """Where the unit reads ``FMNIST_TOKEN`` from (a token never goes in a unit file or a command
 line, where other users can read it)."""
-
-
-def check_source(options: ServeOptions) -> None:
-    """Fail fast on a source that cannot work, before anything listens.
-
-    A camera that is not there yet is retried by the server (USB cameras enumerate late at
-    boot); a video file that does not exist, or OpenCV missing, is a mistake to report now.
-
-    Raises:
-        SourceError, RuntimeMissingError: One line.
-    """
-    source = options.source
-    if source is None or source == "picamera":
-        return
-    opencv()  # RuntimeMissingError naming the extra to install
-    is_device = source.isdigit() or source.startswith("/dev/")
-    if not is_device and "%" not in source and not Path(source).is_file():
-        raise SourceError(f"{source}: no such video file or camera")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -105,7 +87,8 @@ def run_server(options: ServeOptions) -> None:
     """
     import uvicorn
 
-    check_source(options)
+    if options.source is not None:
+        check_source(options.source)
     app = create_app(options)
     sock = bind(options.host, options.port)
     service = app.state.service

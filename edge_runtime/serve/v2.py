@@ -20,9 +20,19 @@ from typing import Any
 import numpy as np
 
 from edge_runtime import CLASS_NAMES, IMAGE_SIZE
+from edge_runtime.serve.security import whole_number
 
 MODEL = "fmnist"
 VERSION = "1"
+HEALTH_PATHS = frozenset(
+    {
+        "/v2/health/live",
+        "/v2/health/ready",
+        # The protocol counts model readiness among the health calls, which probes make tokenless.
+        f"/v2/models/{MODEL}/ready",
+        f"/v2/models/{MODEL}/versions/{VERSION}/ready",
+    }
+)
 INPUT = "pixels"
 OUTPUT = "probabilities"
 HEADER_LENGTH = "inference-header-content-length"
@@ -71,13 +81,17 @@ def _split(body: bytes, header_length: str | None) -> tuple[dict[str, Any], byte
     if header_length is None:
         header, binary = body, b""
     else:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        length = whole_number(header_length)
+        if length is None or length > len(body):
             raise ProtocolError(f"invalid Inference-Header-Content-Length {header_length!r}")
-        header, binary = body[: int(header_length)], body[int(header_length) :]
+        header, binary = body[:length], body[length:]
     try:
         request = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ProtocolError(f"the request is not JSON ({e})") from None
+    except RecursionError:
+        # json.loads recurses once per nesting level: "[[[[…" a few thousand deep overflows.
+        raise ProtocolError("the request's JSON is nested too deeply") from None
     if not isinstance(request, dict):
         raise ProtocolError("the request must be a JSON object")
     return request, binary
