@@ -98,6 +98,8 @@ def main(ctx: click.Context) -> None:
     from benchmarks.bench import BenchOptions, compare, run_bench, write_outputs
 
     options = options_from(ctx, BenchOptions, besides=("compare_to", "out_dir"))
+    if options.seeds > 1 and not options.training:
+        raise click.UsageError("--seeds trains models: it goes with --training")
     result = run_bench(options)
     write_outputs(result, ctx.params["out_dir"] or options.models)
     for check in result["targets"]:

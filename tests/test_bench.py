@@ -190,3 +190,8 @@ def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
     )
     assert r.returncode == 0, r.stderr
     assert "faster int8-ptq/" in r.stdout and "more accurate int8-ptq/" in r.stdout
+
+
+def test_seeds_go_with_training():
+    r = run_cli("fmnist-bench", "--seeds", "3")
+    assert r.returncode == 2 and "--seeds trains models: it goes with --training" in r.stderr

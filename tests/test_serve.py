@@ -258,9 +258,19 @@ def test_token_on_posts_and_open_health(locked: TestClient, tiny_png: bytes):
     image["headers"].update(AUTH)
     assert locked.post("/api/classify", **image).status_code == 200
     assert locked.post("/v2/models/fmnist/infer", content=b"{}").status_code == 401
-    for path in sorted(v2.HEALTH_PATHS):  # the protocol's health calls, model readiness included
+    # The protocol's health calls, model readiness included, and nothing else.
+    assert sorted(v2.HEALTH_PATHS) == [
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/fmnist/ready",
+        "/v2/models/fmnist/versions/1/ready",
+    ]
+    for path in sorted(v2.HEALTH_PATHS):
         assert locked.get(path).status_code == 200, path
-    assert locked.get("/v2/models/fmnist").status_code == 401
+    for path in ("/v2/models/fmnist", "/v2/models/fmnist/versions/1"):
+        assert locked.get(path).status_code == 401, path
+    for path in ("/v2/models/fmnist/infer", "/v2/models/fmnist/versions/1/infer"):
+        assert locked.post(path, content=pixels_tensor()).status_code == 401, path
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])

@@ -49,7 +49,7 @@ class TrainConfig:
         limit: Use only this many training images (stratified), for smoke tests.
         label_smoothing: Weight moved from the true class to all classes in the loss. It bounds
             the logits (measured: a span of -4.4..6.5 instead of about -108..88), so the int8 model's
-            logit grid is about 20× finer, and it made the float model more accurate too.
+            logit grid is about 18× finer, and it made the float model more accurate too.
     """
 
     epochs: int = 14
