@@ -1,13 +1,15 @@
 """The int8 model the Pi runs: the same answers as the float model, on every runtime.
 
 Plain post-training quantization (``int8-ptq``) of the seed network disagrees with the float
-model on about 2% of the test images (2.02% for the model ``make all`` trains). Measured causes, and what this route does about each:
+model on about 2% of the test images (2.02% for the model ``make all`` trains). Measured causes,
+and what this route does about each:
 
 1. BatchNorm after ReLU runs as extra int8 ops and coarsens conv1's grid 6.5×: an exact
    rewrite folds it away (:mod:`converter.exact`).
-2. Without label smoothing the logits span about -108..88, so one int8 step is 0.77 logit and close calls became
-   ties: training with label smoothing bounds them (:class:`trainer.train.TrainConfig`), and the
-   model ends in logits (the runtime applies the softmax) so the grid is spent on them.
+2. Without label smoothing the logits span about -108..88, so one int8 step is 0.77 logit and
+   close calls become ties: training with label smoothing bounds them
+   (:class:`trainer.train.TrainConfig`), and the model ends in logits (the runtime applies the
+   softmax) so the grid is spent on them.
 3. What rounding still changes, quantization-aware fine-tuning learns to absorb
    (:mod:`converter.qat`).
 4. The runtimes round in two ways. XNNPACK (ai-edge-litert, on x86 and on aarch64 alike) rounds

@@ -145,7 +145,7 @@ def opencv_frames(source: str, *, pace: bool = False, loop: bool = False) -> Ite
     target: int | str = source if index is None else index
     # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
     is_sequence = isinstance(target, str) and "%" in target
-    is_file = isinstance(target, str) and not target.startswith("/dev/")
+    is_file = not is_camera(source)
     if is_file and not (is_sequence or Path(target).is_file()):
         raise SourceError(f"{source}: no such video file or camera")
     while True:

@@ -48,8 +48,8 @@ class TrainConfig:
         seed: Seeds every random choice; the same seed gives the same model on the same machine.
         limit: Use only this many training images (stratified), for smoke tests.
         label_smoothing: Weight moved from the true class to all classes in the loss. It bounds
-            the logits (measured: a span of -4.4..6.5 instead of about -108..88), so the int8 model's
-            logit grid is about 18× finer, and it made the float model more accurate too.
+            the logits (measured: a span of -4.4..6.5 instead of about -108..88), so the int8
+            model's logit grid is about 18× finer, and it made the float model more accurate too.
     """
 
     epochs: int = 14

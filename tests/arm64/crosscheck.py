@@ -91,18 +91,17 @@ def _entries(npz: np.lib.npyio.NpzFile) -> dict[str, list[str]]:
     return entries
 
 
-def _pairs(a: dict[str, list[str]], b: dict[str, list[str]], model: str) -> list[tuple]:
-    """``((side, runtime), (side, runtime), checked)`` for one model: the same runtime on both
-    sides, always checked; then, for quantized outputs, every other pair with a runtime of side
-    ``b``, checked for the shipped int8 model only."""
-    same = [(("a", r), ("b", r), True) for r in b[model] if r in a[model]]
-    others = [
-        (("a", r), ("b", q), model == ROUTE_MODEL) for r in a[model] for q in b[model] if r != q
-    ]
-    within_b = [
-        (("b", r), ("b", q), model == ROUTE_MODEL) for r, q in itertools.combinations(b[model], 2)
-    ]
-    return same + within_b + others
+def _pairs(a: list[str], b: list[str], *, quantized: bool, required: bool) -> list[tuple]:
+    """``((side, runtime), (side, runtime), required)`` for one model run with runtimes ``a`` on
+    one side and ``b`` on the other: the same runtime on both sides, always required; then, for
+    quantized outputs only, every other pair with a runtime of side ``b``, ``required`` as given.
+    """
+    same = [(("a", r), ("b", r), True) for r in b if r in a]
+    if not quantized:
+        return same  # float outputs: only the same runtime across architectures
+    within_b = [(("b", r), ("b", q), required) for r, q in itertools.combinations(b, 2)]
+    across = [(("a", r), ("b", q), required) for r in a for q in b if r != q]
+    return same + within_b + across
 
 
 def compare(a_path: Path, b_path: Path) -> int:
@@ -122,9 +121,13 @@ def compare(a_path: Path, b_path: Path) -> int:
             continue
         first = f"{model}|{a_entries[model][0]}"
         scale = float(npz["a"][f"{first}|scale"])
-        for (side_x, rx), (side_y, ry), required in _pairs(a_entries, b_entries, model):
-            if not scale and rx != ry:
-                continue  # float outputs: only the same runtime across architectures
+        pairs = _pairs(
+            a_entries[model],
+            b_entries[model],
+            quantized=bool(scale),
+            required=model == ROUTE_MODEL,
+        )
+        for (side_x, rx), (side_y, ry), required in pairs:
             stats = agreement(
                 npz[side_x][f"{model}|{rx}|outputs"],
                 npz[side_y][f"{model}|{ry}|outputs"],
