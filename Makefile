@@ -53,7 +53,7 @@ data: $(STAMP)
 	$(BIN)/fmnist-train data fetch
 
 train: $(MODEL)
-$(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtime/preprocess.py
+$(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py trainer/batches.py edge_runtime/preprocess.py
 	@$(MAKE) --no-print-directory data
 	$(BIN)/fmnist-train fit --out-dir $(ARTIFACTS) $(TRAIN_ARGS)
 
@@ -61,7 +61,7 @@ $(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py edge_runtim
 convert: $(INT8)
 # What conversion runs: the converter and the edge code that validates on every runtime.
 CONVERT_DEPS := $(wildcard converter/*.py) $(addprefix edge_runtime/,classifier.py compare.py \
-                micro.py preprocess.py vocab.py worker.py)
+                micro.py preprocess.py sidecar.py vocab.py worker.py)
 $(INT8): $(MODEL) $(CONVERT_DEPS)
 	$(BIN)/fmnist-convert --quantize all --debug --format c-array --out-dir $(ARTIFACTS)
 

@@ -1,4 +1,4 @@
-"""``fmnist-bench``: parse the options, then one call to :func:`benchmarks.bench.run_bench`."""
+"""``fmnist-bench``: parse the options, then one call to :func:`benchmarks.measure.run_bench`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from benchmarks.measure import BenchOptions
 from edge_runtime.cli_support import (
     SHOW_DEFAULTS,
     OptionsCommand,
@@ -47,33 +48,35 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
 SEEDS_HELP = "With --training: train seeds 0…N-1 and check their mean accuracy (~2.5 min each)."
 
 
-@click.command(cls=OptionsCommand, context_settings=SHOW_DEFAULTS)
+@click.command(cls=OptionsCommand, options=BenchOptions, context_settings=SHOW_DEFAULTS)
 @click.option(
     "--models",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts"),
+    default=BenchOptions.models,
     help="Folder with model.keras and model_*.tflite (+ sidecars).",
 )
-@click.option("--runtimes", default=",".join(RUNTIMES), callback=_runtimes)
+@click.option("--runtimes", default=",".join(BenchOptions.runtimes), callback=_runtimes)
 @click.option(
     "--threads",
-    default="1,2",
+    default=",".join(map(str, BenchOptions.threads)),
     callback=_ints,
     help="Interpreter threads to try.",
 )
 @click.option(
     "--batch",
     "batches",
-    default="1,32",
+    default=",".join(map(str, BenchOptions.batches)),
     callback=_ints,
     help="Batch sizes to try.",
 )
-@click.option("--repeats", type=click.IntRange(5), default=300, help="Timed calls per row.")
+@click.option(
+    "--repeats", type=click.IntRange(5), default=BenchOptions.repeats, help="Timed calls per row."
+)
 @click.option("--quick", is_flag=True, help="1,000 test images and short runs (CI).")
 @click.option(
     "--training", is_flag=True, help="Also time `make train` against the seed recipe (minutes)."
 )
-@click.option("--seeds", type=click.IntRange(1, 10), default=1, help=SEEDS_HELP)
+@click.option("--seeds", type=click.IntRange(1, 10), default=BenchOptions.seeds, help=SEEDS_HELP)
 @click.option(
     "--serve",
     is_flag=True,
@@ -95,24 +98,28 @@ SEEDS_HELP = "With --training: train seeds 0…N-1 and check their mean accuracy
 @one_line_errors(DataError, FileNotFoundError, WorkerError, RuntimeError)
 def main(ctx: click.Context) -> None:
     """Compare accuracy, size and latency of every model variant against the Keras original."""
-    from benchmarks.bench import BenchOptions, compare, run_bench, write_outputs
+    from benchmarks.measure import Result, run_bench
+    from benchmarks.tables import write_outputs
+    from benchmarks.verdicts import REGRESSIONS, changes_since
 
-    options = options_from(ctx, BenchOptions, besides=("compare_to", "out_dir"))
+    options = options_from(ctx, besides=("compare_to", "out_dir"))
     if options.seeds > 1 and not options.training:
         raise click.UsageError("--seeds trains models: it goes with --training")
-    result = run_bench(options)
-    write_outputs(result, ctx.params["out_dir"] or options.models)
-    for check in result["targets"]:
-        click.echo(check_line(check))
     compare_to = ctx.params["compare_to"]
+    old = None
     if compare_to is not None:
         try:
-            old = json.loads(compare_to.read_text())
-        except json.JSONDecodeError as e:
+            old = Result.from_json(json.loads(compare_to.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
             fail(f"{compare_to}: not a benchmarks.json ({e})")
-        changes = compare(old, result)
+    result = run_bench(options)
+    write_outputs(result, ctx.params["out_dir"] or options.models)
+    for check in result.targets:
+        click.echo(check_line(check))
+    if old is not None:
+        changes = changes_since(old, result)
         click.echo("\n".join(changes) if changes else "no change beyond the noise")
-        if any(line.startswith(("SLOWER", "LESS ACCURATE", "BIGGER")) for line in changes):
+        if any(line.startswith(REGRESSIONS) for line in changes):
             sys.exit(3)
 
 

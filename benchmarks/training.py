@@ -75,7 +75,7 @@ def _other_seeds(count: int) -> list[float]:
     return accuracies
 
 
-def compare(*, seeds: int = 1) -> dict:
+def time_both_recipes(*, seeds: int = 1) -> dict:
     """Run our ``fmnist-train fit`` and the seed recipe back to back; return both and the ratio.
 
     Our side also times what the int8 model adds after training (``fmnist-convert --quantize

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from converter.convert import IO_TYPES, ConvertError
+from converter.pipeline import ConvertOptions
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
-from edge_runtime.vocab import DEFAULT_RUNTIME, MODES, RUNTIMES, check_line
+from edge_runtime.vocab import MODES, RUNTIMES, check_line
 from edge_runtime.worker import WorkerError
 from trainer.cli import data_dir_option, out_dir_option
 from trainer.data import DataError
@@ -18,11 +19,11 @@ from trainer.data import DataError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@click.command(cls=OptionsCommand, context_settings=SHOW_DEFAULTS)
+@click.command(cls=OptionsCommand, options=ConvertOptions, context_settings=SHOW_DEFAULTS)
 @click.option(
     "--model",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("artifacts/model.keras"),
+    default=ConvertOptions.model,
     help="Trained .keras model.",
 )
 @click.option(
@@ -30,33 +31,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     "modes",
     type=click.Choice([*MODES, "all"]),
     required=True,
-    callback=lambda ctx, param, value: MODES if value == "all" else (value,),
+    callback=lambda ctx, param, value: tuple(MODES.values()) if value == "all" else (MODES[value],),
     help="Which model to make; `all` makes every mode.",
 )
 @click.option(
     "--representative-samples",
     "samples",
     type=click.IntRange(10, 60000),
-    default=500,
+    default=ConvertOptions.samples,
     help="Training images (stratified by class) used to calibrate int8/int16x8.",
 )
 @click.option(
     "--io-type",
     type=click.Choice(IO_TYPES),
-    default="int8",
+    default=ConvertOptions.io_type,
     help="Input/output dtype of the int8-ptq model (int8 always has int8 I/O).",
 )
 @click.option(
     "--target-runtime",
     type=click.Choice(list(RUNTIMES)),
-    default=DEFAULT_RUNTIME,
+    default=ConvertOptions.target_runtime,
     help="Refuse modes this runtime cannot load.",
 )
 @click.option(
     "--format",
     "c_array",
     type=click.Choice(["tflite", "c-array"]),
-    default="tflite",
+    default="c-array" if ConvertOptions.c_array else "tflite",
     callback=lambda ctx, param, value: value == "c-array",
     help="c-array also writes model_<mode>.cc/.h for TFLite Micro.",
 )
@@ -70,10 +71,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @one_line_errors(ConvertError, DataError, WorkerError)
 def main(ctx: click.Context) -> None:
     """Convert the Keras model to TFLite, validate every model on the test set, write sidecars."""
-    from converter.pipeline import ConvertOptions, convert_models
+    from converter.pipeline import convert_models
 
-    for sidecar in convert_models(options_from(ctx, ConvertOptions)):
-        for check in sidecar["targets"]:
+    for sidecar in convert_models(options_from(ctx)):
+        for check in sidecar.targets:
             click.echo(check_line(check))
 
 

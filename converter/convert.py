@@ -10,23 +10,17 @@ import contextlib
 import io
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge_runtime import CLASS_NAMES
+from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.classifier import Classifier
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import (
-    CALIBRATED_MODES,
-    DEFAULT_RUNTIME,
-    HYBRID_MODE,
-    MODES,
-    PTQ_MODE,
-    ROUTE_MODE,
-)
+from edge_runtime.vocab import DEFAULT_RUNTIME, HYBRID_MODE, PTQ_MODE, Mode
 from trainer.data import stratified_indices
 from trainer.metrics import per_class_accuracy
 
@@ -89,7 +83,7 @@ def check_representative(images: np.ndarray) -> None:
     Raises:
         ConvertError: Not (N, 28, 28, 1), not 0–255, or empty.
     """
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) == 0:
+    if images.ndim != 4 or images.shape[1:] != INPUT_SHAPE or len(images) == 0:
         raise ConvertError(
             f"representative set has shape {images.shape}, expected (N, 28, 28, 1) with N > 0"
         )
@@ -101,70 +95,93 @@ def check_representative(images: np.ndarray) -> None:
         )
 
 
-def _converter(model: keras.Model, mode: str, rep: np.ndarray | None, io_type: str):  # noqa: ANN202
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    if mode == "float32":
-        return conv
+def _float16(conv: Any, tf: ModuleType, io_type: str) -> None:
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "float16":
-        conv.target_spec.supported_types = [tf.float16]
-        return conv
-    if mode == HYBRID_MODE:
-        # TF 2.21 emits FULLY_CONNECTED v12 for per-channel dense weights; tflite-runtime 2.14
-        # rejects it. Per-tensor dense weights keep it at a version 2.14 loads.
-        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
-        return conv
+    conv.target_spec.supported_types = [tf.float16]
 
-    def calibration() -> Iterator[list[np.ndarray]]:
+
+def _dynamic(conv: Any, tf: ModuleType, io_type: str) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    # TF 2.21 emits FULLY_CONNECTED v12 for per-channel dense weights; tflite-runtime 2.14
+    # rejects it. Per-tensor dense weights keep it at a version 2.14 loads.
+    conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+
+
+def _int8(conv: Any, tf: ModuleType, io_type: str) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io_type]
+    conv.inference_output_type = conv.inference_input_type
+
+
+def _int16x8(conv: Any, tf: ModuleType, io_type: str) -> None:
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+    ]
+    io = tf.float32 if io_type == "float32" else tf.int16
+    conv.inference_input_type = conv.inference_output_type = io
+
+
+POST_TRAINING: dict[str, Callable[[Any, ModuleType, str], None]] = {
+    "float32": lambda conv, tf, io_type: None,
+    "float16": _float16,
+    HYBRID_MODE: _dynamic,
+    PTQ_MODE: _int8,
+    "int16x8": _int16x8,
+}
+"""The modes made by post-training quantization of the Keras model: mode name → what it sets
+on a ``TFLiteConverter`` (the converter, ``tensorflow``, the ``io_type``). A calibrated mode
+also gets the representative set (:func:`convert_bytes`)."""
+
+
+def _calibration(rep: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The representative dataset of a converter: one image at a time, with progress."""
+
+    def images() -> Iterator[list[np.ndarray]]:
         for i, image in enumerate(rep):
             if i % 100 == 0:
                 print(f"\r  calibrating {i}/{len(rep)}", end="", file=sys.stderr, flush=True)
             yield [image[np.newaxis].astype(np.float32)]
         print(f"\r  calibrating {len(rep)}/{len(rep)}", file=sys.stderr, flush=True)
 
-    conv.representative_dataset = calibration
-    if mode == PTQ_MODE:
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[
-            io_type
-        ]
-        conv.inference_output_type = conv.inference_input_type
-    elif mode == "int16x8":
-        conv.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
-        io = tf.float32 if io_type == "float32" else tf.int16
-        conv.inference_input_type = conv.inference_output_type = io
-    return conv
+    return images
 
 
 def convert_bytes(
-    model: keras.Model, mode: str, *, rep: np.ndarray | None = None, io_type: str = "int8"
+    model: keras.Model, mode: Mode, *, rep: np.ndarray | None = None, io_type: str = "int8"
 ) -> bytes:
     """Convert ``model`` to a TFLite flatbuffer in memory, by post-training quantization.
 
     Args:
         model: The float Keras model (raw 0–255 input).
-        mode: One of :data:`edge_runtime.vocab.MODES` but ``int8``, which
-            :func:`converter.route.quantize_int8` makes.
+        mode: One of :data:`POST_TRAINING`'s modes (``int8`` has a route of its own,
+            :func:`converter.route.quantize_int8`).
         rep: Representative model input for calibrated modes (see :func:`representative_images`).
         io_type: I/O dtype for ``int8-ptq`` (int8, uint8 or float32); for ``int16x8``, float32 keeps
             float I/O and anything else means int16.
 
     Raises:
-        ConvertError: Unknown mode, or calibration data missing or out of range.
+        ConvertError: Not a post-training mode, or calibration data missing or out of range.
     """
-    if mode not in MODES or mode == ROUTE_MODE:
-        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if mode in CALIBRATED_MODES:
+    settings = POST_TRAINING.get(mode.name)
+    if settings is None:
+        raise ConvertError(
+            f"{mode.name} is not made by post-training quantization; "
+            f"those modes are {', '.join(POST_TRAINING)}"
+        )
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    settings(conv, tf, io_type)
+    if mode.calibrated:
         if rep is None:
-            raise ConvertError(f"{mode} needs a representative dataset")
+            raise ConvertError(f"{mode.name} needs a representative dataset")
         check_representative(rep)
+        conv.representative_dataset = _calibration(rep)
     # Keras 3's export prints its saved-model signature to stdout; keep stdout for results.
     with contextlib.redirect_stdout(io.StringIO()):
-        return _converter(model, mode, rep, io_type).convert()
+        return conv.convert()
 
 
 def set_output_grid(content: bytes, *, low: float, high: float) -> bytes:
@@ -219,8 +236,8 @@ def validate(
         float_pred: The float Keras model's answers on the test set.
 
     Returns:
-        accuracy, drop vs float (percentage points), argmax agreement with float, per-class
-        accuracy deltas (pp), and the input/output tensor specs.
+        The sidecar's fields of these: accuracy, drop vs float (percentage points), argmax
+        agreement with float, per-class accuracy deltas (pp), and the input/output tensors.
     """
     clf = Classifier(content, runtime=DEFAULT_RUNTIME, output_is=output_is, name="converted model")
     pred = outputs.argmax(1)
@@ -235,8 +252,8 @@ def validate(
         "per_class_delta_pp": {
             n: round(float(d), 2) for n, d in zip(CLASS_NAMES, deltas, strict=True)
         },
-        "input": clf.input.as_json(),
-        "output": clf.output.as_json(),
+        "input": clf.input.info(),
+        "output": clf.output.info(),
     }
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from converter.convert import ConvertError
+from edge_runtime import INPUT_SHAPE
 
 if TYPE_CHECKING:
     import keras
@@ -126,7 +127,7 @@ def build_rewritten(keras_module: ModuleType, weights: dict[str, np.ndarray]) ->
     def f32(name: str) -> np.ndarray:
         return np.asarray(weights[name], np.float32)
 
-    pixels = keras_module.Input(shape=(28, 28, 1), name="pixels")
+    pixels = keras_module.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(pixels)
     x = layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)

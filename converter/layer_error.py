@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_runtime.atomic import write_text
-from trainer.plots import pyplot, save_figure
+from trainer.figures import pyplot, save_figure
 
 if TYPE_CHECKING:
     import keras

@@ -17,7 +17,8 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from converter import layer_error
 from converter.convert import (
+    POST_TRAINING,
     ConvertError,
     c_array,
     convert_bytes,
@@ -37,35 +39,26 @@ from converter.exact import build_rewritten, fold_batchnorm
 from converter.route import quantize_int8, runtime_outputs
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_bytes, write_text
-from edge_runtime.classifier import SIDECAR_FORMAT, sidecar_path
 from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
+from edge_runtime.sidecar import Sidecar, sidecar_path
 from edge_runtime.vocab import (
-    CALIBRATED_MODES,
+    ARTIFACTS,
     DEFAULT_RUNTIME,
     MICRO_RUNTIME,
     MODES,
     PTQ_MODE,
     ROUTE_MODE,
     TARGETS,
-    model_file,
+    Mode,
 )
+from edge_runtime.worker import Report
 
 if TYPE_CHECKING:
     import keras
 
     from trainer.data import Dataset
-
-MODE_TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
-    "float16": (("float16_drop_pp", "accuracy_drop_pp"),),
-    ROUTE_MODE: (
-        ("int8_drop_pp", "accuracy_drop_pp"),
-        ("int8_agreement", "agreement_with_float"),
-        ("int8_size_ratio", "size_vs_float32"),
-    ),
-}
-"""Per mode: (target in :data:`edge_runtime.vocab.TARGETS`, the sidecar field it checks)."""
 
 DEBUG_IMAGES = 500
 """Test images the per-layer error report runs on (image by image, every tensor kept)."""
@@ -88,9 +81,9 @@ class ConvertOptions:
             ``int8_debug.json/.png``.
     """
 
-    model: Path = Path("artifacts/model.keras")
-    modes: tuple[str, ...] = MODES
-    out_dir: Path = Path("artifacts")
+    model: Path = ARTIFACTS / "model.keras"
+    modes: tuple[Mode, ...] = tuple(MODES.values())
+    out_dir: Path = ARTIFACTS
     samples: int = 500
     io_type: str = "int8"
     target_runtime: str = DEFAULT_RUNTIME
@@ -120,6 +113,32 @@ class Reference:
     rep: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class Built:
+    """A model made in memory: its bytes, and for the int8 route the record of how."""
+
+    content: bytes
+    route: dict[str, Any] | None = None
+
+
+def _post_training(ref: Reference, mode: Mode, options: ConvertOptions) -> Built:
+    return Built(convert_bytes(ref.model, mode, rep=ref.rep, io_type=options.io_type))
+
+
+def _route(ref: Reference, mode: Mode, options: ConvertOptions) -> Built:
+    content, route = quantize_int8(
+        ref.model, data=ref.data, calibration=ref.rep, x_test=ref.x_test, data_dir=options.data_dir
+    )
+    return Built(content, route)
+
+
+BUILDERS: dict[str, Callable[[Reference, Mode, ConvertOptions], Built]] = {
+    **dict.fromkeys(POST_TRAINING, _post_training),
+    ROUTE_MODE: _route,
+}
+"""How each mode of :data:`edge_runtime.vocab.MODES` is made, by name."""
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -147,7 +166,7 @@ def prepare(options: ConvertOptions) -> Reference:
     x_test = model_input(data.x_test)
     _log(f"Evaluating the float Keras model on {len(x_test):,} test images")
     probs = model.predict(x_test.astype(np.float32), batch_size=1000, verbose=0)
-    needs_rep = any(m in CALIBRATED_MODES for m in options.modes)
+    needs_rep = any(m.calibrated for m in options.modes)
     return Reference(
         model=model,
         source_sha256=hashlib.sha256(options.model.read_bytes()).hexdigest(),
@@ -160,140 +179,124 @@ def prepare(options: ConvertOptions) -> Reference:
     )
 
 
-def convert_mode(
-    ref: Reference, mode: str, *, options: ConvertOptions
-) -> tuple[bytes, str, dict[str, Any] | None]:
-    """One model in memory.
+def convert_mode(ref: Reference, mode: Mode, *, options: ConvertOptions) -> Built:
+    """One model in memory, by its mode's builder.
 
-    Returns:
-        ``(content, output_is, route)``: the .tflite, what its output holds, and for ``int8``
-        the record of its route (else None).
+    Raises:
+        ConvertError: The mode has no builder.
     """
-    if mode == ROUTE_MODE:
-        content, route = quantize_int8(
-            ref.model,
-            data=ref.data,
-            calibration=ref.rep,
-            x_test=ref.x_test,
-            data_dir=options.data_dir,
-        )
-        return content, "logits", route
-    return (
-        convert_bytes(ref.model, mode, rep=ref.rep, io_type=options.io_type),
-        "probabilities",
-        None,
+    builder = BUILDERS.get(mode.name)
+    if builder is None:
+        raise ConvertError(f"no builder for mode {mode.name!r}; modes: {', '.join(BUILDERS)}")
+    return builder(ref, mode, options)
+
+
+def target_checks(mode: Mode, sidecar: Sidecar) -> tuple[dict[str, object], ...]:
+    """The mode's targets, checked on its sidecar (those it has a measurement for)."""
+    return tuple(
+        TARGETS[key].check(value)
+        for key, attribute in mode.targets
+        if (value := getattr(sidecar, attribute)) is not None
     )
 
 
-def target_checks(mode: str, sidecar: dict[str, Any]) -> list[dict[str, object]]:
-    """The targets that apply to ``mode``, checked on its sidecar (the route's also on the
-    agreement between runtimes)."""
-    checks = [
-        TARGETS[key].check(sidecar[field])
-        for key, field in MODE_TARGETS.get(mode, ())
-        if sidecar.get(field) is not None
-    ]
-    pairs = sidecar.get("cross_runtime") or []
-    if mode == ROUTE_MODE and len(pairs) > 0:
-        checks.append(TARGETS["cross_argmax"].check(min(p["argmax_agreement"] for p in pairs)))
-        checks.append(TARGETS["cross_steps"].check(max(p["max_diff_steps"] for p in pairs)))
-    return checks
-
-
 def build_sidecar(
-    mode: str,
-    content: bytes,
+    mode: Mode,
+    built: Built,
     *,
     ref: Reference,
-    output_is: str,
     validation: dict[str, Any],
-    reports: dict[str, dict],
-    cross: list[dict[str, Any]],
-    route: dict[str, Any] | None,
+    reports: dict[str, Report],
+    outputs: dict[str, np.ndarray],
     options: ConvertOptions,
     float32_size: int | None,
-) -> dict[str, Any]:
+) -> Sidecar:
     """The metadata that travels with a model: labels, quantization, checks and provenance."""
-    arena = reports.get(MICRO_RUNTIME, {}).get("arena_bytes")
-    sidecar = {
-        "format": SIDECAR_FORMAT,
-        "labels": list(CLASS_NAMES),
-        "quantization": mode,
-        "output_is": output_is,
-        "input": validation["input"],
-        "output": validation["output"],
-        "representative": (
+    content = built.content
+    micro = reports.get(MICRO_RUNTIME)
+    arena = micro.arena_bytes if micro is not None else None
+    sidecar = Sidecar(
+        labels=CLASS_NAMES,
+        quantization=mode.name,
+        output_is=mode.output_is,
+        tflite_sha256=hashlib.sha256(content).hexdigest(),
+        source_sha256=ref.source_sha256,
+        source_model=str(options.model),
+        representative=(
             {
                 "samples": len(ref.rep),
                 "source": "training set",
                 "drawn": "stratified by class, seed 0",
                 "preprocessing": "edge_runtime.preprocess.model_input",
             }
-            if mode in CALIBRATED_MODES and ref.rep is not None
+            if mode.calibrated and ref.rep is not None
             else None
         ),
-        "sha256": {
-            "tflite": hashlib.sha256(content).hexdigest(),
-            "source_keras": ref.source_sha256,
-        },
-        "source_model": str(options.model),
-        "versions": package_versions(),
-        "min_runtime_version": min_runtime_version(content),
-        "runtimes": {name: report["ok"] for name, report in reports.items()},
-        "runtime_errors": {n: r["error"] for n, r in reports.items() if not r["ok"]},
-        "cross_runtime": cross,
-        "microcontroller": {"flash_bytes": len(content), "arena_bytes": arena} if arena else None,
-        "route": route,
-        "size_bytes": len(content),
-        "size_vs_float32": round(len(content) / float32_size, 4) if float32_size else None,
-        **{k: v for k, v in validation.items() if k not in ("input", "output")},
-    }
-    sidecar["targets"] = target_checks(mode, sidecar)
-    return sidecar
+        versions=package_versions(),
+        min_runtime_version=min_runtime_version(content),
+        runtimes={name: report.ok for name, report in reports.items()},
+        runtime_errors={n: r.error for n, r in reports.items() if not r.ok and r.error},
+        cross_runtime=tuple(pairwise(outputs, scale=validation["output"].scale)),
+        microcontroller={"flash_bytes": len(content), "arena_bytes": arena} if arena else None,
+        route=built.route,
+        size_bytes=len(content),
+        size_vs_float32=round(len(content) / float32_size, 4) if float32_size else None,
+        **validation,
+    )
+    return replace(sidecar, targets=target_checks(mode, sidecar))
 
 
-def write_model(
-    out_dir: Path, content: bytes, sidecar: dict[str, Any], *, with_c_array: bool
-) -> Path:
+def write_model(out_dir: Path, content: bytes, sidecar: Sidecar, *, with_c_array: bool) -> Path:
     """Write the model, then its sidecar (then the C array), each atomically.
 
     Returns:
         The .tflite path.
     """
-    mode = sidecar["quantization"]
-    path = out_dir / model_file(mode)
+    path = out_dir / MODES[sidecar.quantization].file
     write_bytes(path, content)
-    write_text(sidecar_path(path), json.dumps(sidecar, indent=1))
+    write_text(sidecar_path(path), json.dumps(sidecar.to_json(), indent=1))
     if with_c_array:
         header, source = c_array(content, header_file=path.with_suffix(".h").name)
         write_text(path.with_suffix(".h"), header)
         write_text(path.with_suffix(".cc"), source)
-        _log(f"[{mode}] wrote {path.stem}.cc/.h ({len(content):,}-byte array)")
+        _log(f"[{sidecar.quantization}] wrote {path.stem}.cc/.h ({len(content):,}-byte array)")
     return path
 
 
-def debug_report(ref: Reference, models: dict[str, bytes], *, out_dir: Path) -> dict[str, Any]:
-    """``int8_debug.json/.png``: the per-layer error of each int8 model, before (PTQ) and after
-    (the route), on the first :data:`DEBUG_IMAGES` test images."""
+def _seed_activations(model: keras.Model, images: np.ndarray) -> list[np.ndarray]:
+    return layer_error.seed_activations(model, images)
+
+
+def _rewritten_activations(model: keras.Model, images: np.ndarray) -> list[np.ndarray]:
     import keras
 
+    rewritten = build_rewritten(keras, fold_batchnorm(model))
+    return layer_error.rewritten_activations(rewritten, images)
+
+
+LAYER_REPORTS: dict[str, tuple[tuple[tuple[str, str], ...], Callable[..., list[np.ndarray]]]] = {
+    PTQ_MODE: (layer_error.PTQ_LAYERS, _seed_activations),
+    ROUTE_MODE: (layer_error.ROUTE_LAYERS, _rewritten_activations),
+}
+"""The int8 modes ``--debug`` reports on: their graph's (layer, op) points, and the float
+model's values at those points."""
+
+
+def debug_report(ref: Reference, models: dict[str, bytes], *, out_dir: Path) -> dict[str, Any]:
+    """``int8_debug.json/.png``: the per-layer error of each model of :data:`LAYER_REPORTS`
+    (before the route, PTQ, and after it), on the first :data:`DEBUG_IMAGES` test images."""
     images = ref.x_test[:DEBUG_IMAGES]
     reports = {}
-    if PTQ_MODE in models:
-        floats = layer_error.seed_activations(ref.model, images)
-        reports[PTQ_MODE] = layer_error.layer_errors(
-            models[PTQ_MODE], layers=layer_error.PTQ_LAYERS, floats=floats, images=images
-        )
-    if ROUTE_MODE in models:
-        rewritten = build_rewritten(keras, fold_batchnorm(ref.model))
-        floats = layer_error.rewritten_activations(rewritten, images)
-        reports[ROUTE_MODE] = layer_error.layer_errors(
-            models[ROUTE_MODE], layers=layer_error.ROUTE_LAYERS, floats=floats, images=images
+    for name, content in models.items():
+        layers, activations = LAYER_REPORTS[name]
+        floats = activations(ref.model, images)
+        reports[name] = layer_error.layer_errors(
+            content, layers=layers, floats=floats, images=images
         )
     return layer_error.write_report(reports, images=len(images), out_dir=out_dir)
 
 
-def convert_models(options: ConvertOptions) -> list[dict[str, Any]]:
+def convert_models(options: ConvertOptions) -> list[Sidecar]:
     """Convert, validate and write every mode in ``options.modes``.
 
     Returns:
@@ -307,51 +310,48 @@ def convert_models(options: ConvertOptions) -> list[dict[str, Any]]:
     written, int8_models = [], {}
     for mode in options.modes:
         start = time.perf_counter()
-        _log(f"[{mode}] converting")
-        content, output_is, route = convert_mode(ref, mode, options=options)
-        _log(f"[{mode}] running the {len(ref.x_test):,} test images on every runtime")
+        _log(f"[{mode.name}] converting")
+        built = convert_mode(ref, mode, options=options)
+        _log(f"[{mode.name}] running the {len(ref.x_test):,} test images on every runtime")
         with tempfile.TemporaryDirectory() as tmp:
             outputs, reports = runtime_outputs(
-                content, ref.x_test, output_is=output_is, work=Path(tmp)
+                built.content, ref.x_test, output_is=mode.output_is, work=Path(tmp)
             )
-        if not reports[options.target_runtime]["ok"]:
+        target = reports[options.target_runtime]
+        if not target.ok:
             raise ConvertError(
-                f"[{mode}] does not load on {options.target_runtime}: "
-                f"{reports[options.target_runtime]['error']}"
+                f"[{mode.name}] does not load on {options.target_runtime}: {target.error}"
             )
         validation = validate(
-            content,
+            built.content,
             outputs=outputs[DEFAULT_RUNTIME],
-            output_is=output_is,
+            output_is=mode.output_is,
             y_test=ref.data.y_test,
             float_pred=ref.float_pred,
         )
-        scale = validation["output"]["scale"]
-        if mode == "float32":
-            float32_size = len(content)
+        if mode.name == "float32":
+            float32_size = len(built.content)
         sidecar = build_sidecar(
             mode,
-            content,
+            built,
             ref=ref,
-            output_is=output_is,
             validation=validation,
             reports=reports,
-            cross=pairwise(outputs, scale=scale),
-            route=route,
+            outputs=outputs,
             options=options,
             float32_size=float32_size,
         )
-        write_model(options.out_dir, content, sidecar, with_c_array=options.c_array)
-        if mode in (PTQ_MODE, ROUTE_MODE):
-            int8_models[mode] = content
+        write_model(options.out_dir, built.content, sidecar, with_c_array=options.c_array)
+        if mode.name in LAYER_REPORTS:
+            int8_models[mode.name] = built.content
         loads = ", ".join(
-            f"{n}: {'loads' if ok else 'FAILS'}" for n, ok in sidecar["runtimes"].items()
+            f"{n}: {'loads' if ok else 'FAILS'}" for n, ok in sidecar.runtimes.items()
         )
         _log(
-            f"[{mode}] {len(content):,} bytes, accuracy {validation['test_accuracy']:.4f} "
-            f"(float {validation['float_test_accuracy']:.4f}, drop "
-            f"{validation['accuracy_drop_pp']:+.2f} pp), agreement "
-            f"{validation['agreement_with_float']:.4f}; {loads}  [{time.perf_counter() - start:.0f} s]"
+            f"[{mode.name}] {len(built.content):,} bytes, accuracy {sidecar.test_accuracy:.4f} "
+            f"(float {sidecar.float_test_accuracy:.4f}, drop {sidecar.accuracy_drop_pp:+.2f} pp), "
+            f"agreement {sidecar.agreement_with_float:.4f}; {loads}  "
+            f"[{time.perf_counter() - start:.0f} s]"
         )
         written.append(sidecar)
     if options.debug and int8_models:

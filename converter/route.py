@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from edge_runtime.classifier import Classifier
 from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.vocab import RUNTIMES, TARGETS
-from edge_runtime.worker import Job, run_job
+from edge_runtime.worker import Job, Report, run_job
 from trainer.data import stratified_indices
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def _log(message: str) -> None:
 
 def runtime_outputs(
     content: bytes, images: np.ndarray, *, output_is: str, work: Path
-) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+) -> tuple[dict[str, np.ndarray], dict[str, Report]]:
     """Run a model on ``images`` with every runtime, each in a worker.
 
     Returns:
@@ -87,11 +88,11 @@ def runtime_outputs(
             outputs=str(saved),
         )
         report = run_job(job, timeout=1200)
-        if report["ok"]:
+        if report.ok:
             outputs[runtime] = np.load(saved)
         else:
             # The worker names its scratch copy, which is gone once this returns.
-            report["error"] = report["error"].removeprefix(f"{model}: ")
+            report = replace(report, error=(report.error or "").removeprefix(f"{model}: "))
         reports[runtime] = report
     return outputs, reports
 
@@ -112,8 +113,8 @@ def judge(
     verdict = {
         "drop_pp": round(float(max(drops)), 3),
         "agreement": float(min(agreements)),
-        "cross_argmax": min(p["argmax_agreement"] for p in pairs),
-        "cross_steps": max(p["max_diff_steps"] for p in pairs),
+        "cross_argmax": min(p.argmax_agreement for p in pairs),
+        "cross_steps": max(p.max_diff_steps or 0.0 for p in pairs),
     }
     verdict["met"] = (
         TARGETS["int8_drop_pp"].met(verdict["drop_pp"])

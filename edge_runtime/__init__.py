@@ -21,3 +21,6 @@ CLASS_NAMES: tuple[str, ...] = (
 
 IMAGE_SIZE = 28
 """Height and width of the model input, in pixels."""
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+"""One model input image: height, width, channels (greyscale)."""

@@ -6,35 +6,15 @@ import glob
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from edge_runtime.atomic import atomic_path
-from edge_runtime.classifier import ModelOptions, Prediction
-from edge_runtime.preprocess import ImageError, load_image, model_input
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClassifyOptions(ModelOptions):
-    """Options of ``fmnist-edge classify`` (model, threads and runtime: see ModelOptions).
-
-    Attributes:
-        top_k: Classes to list per image (human output) / in ``top_k`` (JSON).
-        as_json: One JSON object per line instead of text.
-        save_preprocessed: Write the 28×28 image the model saw for each input here (PNG).
-    """
-
-    top_k: int = 1
-    as_json: bool = False
-    save_preprocessed: Path | None = None
-
-
-def _image_suffixes() -> set[str]:
-    Image.init()
-    return {ext.lower() for ext in Image.registered_extensions()}
+from edge_runtime.classifier import Prediction
+from edge_runtime.options import ClassifyOptions
+from edge_runtime.preprocess import ImageError, image_files, load_image, model_input
 
 
 def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | ImageError]]:
@@ -48,13 +28,10 @@ def expand_paths(args: list[str]) -> Iterator[tuple[str, Path | ImageError]]:
     Yields:
         ``(shown name, path or the error to report)``.
     """
-    suffixes = _image_suffixes()
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            children = sorted(
-                c for c in path.iterdir() if c.is_file() and c.suffix.lower() in suffixes
-            )
+            children = image_files(path)
             if not children:
                 yield arg, ImageError(arg, "is a directory with no image files in it")
             for child in children:

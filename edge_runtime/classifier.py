@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import importlib
 import importlib.metadata
-import json
 import os
 import sys
 import zipfile
@@ -25,14 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime import CLASS_NAMES
+from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import DEFAULT_RUNTIME, ROUTE_MODE, RUNTIMES, model_file
+from edge_runtime.sidecar import OUTPUT_KINDS, ModelError, Sidecar, TensorInfo, read_sidecar
+from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES
 
-SIDECAR_FORMAT = "fmnist-tflite/1"
 MAX_BATCH = 500
 """Images per invoke; longer batches are classified in chunks of this size."""
-OUTPUT_KINDS = ("probabilities", "logits")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -44,13 +42,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class RuntimeMissingError(ImportError):
     """No usable TFLite interpreter is installed. The message names the extra to install."""
-
-
-class ModelError(ValueError):
-    """A model file that cannot be used. ``str()`` is one line naming the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
 
 
 def load_runtime(runtime: str | None = None) -> tuple[ModuleType, str, str]:
@@ -107,13 +98,9 @@ class TensorSpec:
             int(zero_point),
         )
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "shape": list(self.shape),
-            "dtype": self.dtype.name,
-            "scale": self.scale,
-            "zero_point": self.zero_point,
-        }
+    def info(self) -> TensorInfo:
+        """What the sidecar records of this tensor."""
+        return TensorInfo(self.shape, self.dtype.name, self.scale, self.zero_point)
 
 
 def quantize(
@@ -165,11 +152,6 @@ class Prediction:
             "score": round(self.score, 6),
             "top_k": [{"label": n, "class_id": i, "score": round(s, 6)} for n, i, s in self.top_k],
         }
-
-
-def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
-    """``model_int8.tflite`` → ``model_int8.json``."""
-    return Path(model_path).with_suffix(".json")
 
 
 def _check_model_bytes(path: Path, content: bytes) -> None:
@@ -242,7 +224,7 @@ class Classifier:
         self.labels = tuple(labels)
         self.name = name
         self.threads = threads
-        self.metadata: dict[str, Any] | None = None  # the sidecar, when loaded by from_file
+        self.sidecar: Sidecar | None = None  # when loaded by from_file
         self._interpreter = self._load(module, content)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
@@ -252,7 +234,7 @@ class Classifier:
             )
         self.input = TensorSpec.from_details(inputs[0])
         self.output = TensorSpec.from_details(outputs[0])
-        if self.input.shape[1:] != (28, 28, 1) or self.output.shape[-1] != len(self.labels):
+        if self.input.shape[1:] != INPUT_SHAPE or self.output.shape[-1] != len(self.labels):
             raise ModelError(
                 name,
                 f"input {self.input.shape} / output {self.output.shape} do not fit "
@@ -307,29 +289,29 @@ class Classifier:
         except OSError as e:
             raise ModelError(path, f"cannot read ({e.strerror or e})") from None
         _check_model_bytes(path, content)
-        meta = read_sidecar(path)
+        sidecar = read_sidecar(path)
         digest = hashlib.sha256(content).hexdigest()
-        if meta["sha256"]["tflite"] != digest:
+        if sidecar.tflite_sha256 != digest:
             raise ModelError(
                 path,
                 f"SHA-256 {digest[:12]}... does not match its sidecar "
-                f"({meta['sha256']['tflite'][:12]}...): model and metadata are from different conversions",
+                f"({sidecar.tflite_sha256[:12]}...): model and metadata are from different conversions",
             )
         classifier = cls(
             content,
-            labels=tuple(meta["labels"]),
+            labels=sidecar.labels,
             threads=threads,
             runtime=runtime,
-            output_is=meta.get("output_is", "probabilities"),
+            output_is=sidecar.output_is,
             name=str(path),
         )
-        expected = meta["input"]
-        if expected["dtype"] != classifier.input.dtype.name:
+        if sidecar.input.dtype != classifier.input.dtype.name:
             raise ModelError(
                 path,
-                f"input dtype {classifier.input.dtype.name} does not match sidecar {expected['dtype']}",
+                f"input dtype {classifier.input.dtype.name} does not match sidecar "
+                f"{sidecar.input.dtype}",
             )
-        classifier.metadata = meta
+        classifier.sidecar = sidecar
         return classifier
 
     def outputs(self, batch: np.ndarray) -> np.ndarray:
@@ -365,7 +347,7 @@ class Classifier:
         if len(batch) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         if len(batch) != self._batch:
-            self._interpreter.resize_tensor_input(self.input.index, [len(batch), 28, 28, 1])
+            self._interpreter.resize_tensor_input(self.input.index, [len(batch), *INPUT_SHAPE])
             self._interpreter.allocate_tensors()
             self._batch = len(batch)
         q = quantize(batch, self.input.dtype, self.input.scale, self.input.zero_point)
@@ -406,54 +388,3 @@ class Classifier:
             top_k: How many classes to list in ``Prediction.top_k``.
         """
         return self.prediction(self.probabilities(model_input([image]))[0], top_k)
-
-
-DEFAULT_MODEL = Path("artifacts") / model_file(ROUTE_MODE)
-"""The model the edge commands load when neither ``--model`` nor ``$FMNIST_MODEL`` names one."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelOptions:
-    """Which model a command runs, and on what. Every edge command's options extend this.
-
-    Attributes:
-        model: A .tflite file with its sidecar .json beside it.
-        threads: Interpreter threads (1 is best for single images on a Pi).
-        runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for automatic.
-    """
-
-    model: Path = DEFAULT_MODEL
-    threads: int = 1
-    runtime: str | None = None
-
-    def load(self) -> Classifier:
-        """The model as a :class:`Classifier`, checked against its sidecar."""
-        return Classifier.from_file(self.model, threads=self.threads, runtime=self.runtime)
-
-
-def read_sidecar(model_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and sanity-check the sidecar JSON beside ``model_path``.
-
-    Raises:
-        ModelError: Missing, not JSON, or lacking the fields the runtime needs.
-    """
-    path = sidecar_path(model_path)
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(
-            model_path, f"its sidecar {path.name} is missing; copy it beside the model"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(path, f"unreadable sidecar ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        raise ModelError(path, f"not an fmnist sidecar (format should be {SIDECAR_FORMAT})")
-    try:
-        labels, digest, _ = meta["labels"], meta["sha256"]["tflite"], meta["input"]["dtype"]
-    except (KeyError, TypeError) as e:
-        raise ModelError(path, f"sidecar lacks {e}") from None
-    if not (
-        isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)
-    ) or not isinstance(digest, str):
-        raise ModelError(path, "sidecar labels or sha256 are malformed")
-    return meta

@@ -11,30 +11,49 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.classifier import DEFAULT_MODEL, ModelError, RuntimeMissingError
+from edge_runtime.classifier import ModelError, RuntimeMissingError
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.options import ClassifyOptions, ModelOptions, ServeOptions, WebcamOptions
+from edge_runtime.sources import Source, SourceError, parse_source
 from edge_runtime.vocab import RUNTIMES
 
 model_option = click.option(
     "--model",
     type=click.Path(path_type=Path),
     envvar="FMNIST_MODEL",
-    default=DEFAULT_MODEL,
+    default=ModelOptions.model,
     show_envvar=True,
     help="A .tflite model with its .json sidecar beside it.",
 )
 threads_option = click.option(
     "--threads",
     type=click.IntRange(1, 64),
-    default=1,
+    default=ModelOptions.threads,
     help="Interpreter threads.",
 )
 runtime_option = click.option(
     "--runtime",
     type=click.Choice(["auto", *RUNTIMES]),
-    default="auto",
+    default=ModelOptions.runtime or "auto",
     callback=lambda ctx, param, value: None if value == "auto" else value,
     help="TFLite interpreter to use.",
+)
+
+
+class SourceParam(click.ParamType):
+    """``--source`` text → an :class:`edge_runtime.sources.Source` (``none`` → None)."""
+
+    name = "source"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):  # noqa: ANN201
+        if value is None or isinstance(value, Source):
+            return value
+        return None if value == "none" else parse_source(str(value))
+
+
+SOURCE_HELP = (
+    "a camera index (0), /dev/videoN, 'picamera' (Pi camera via picamera2), an rtsp:// or "
+    "http:// camera URL, a video file, or a folder of photos"
 )
 
 
@@ -58,12 +77,12 @@ def main() -> None:
     """Classify Fashion-MNIST items with a TFLite model (no TensorFlow needed)."""
 
 
-@main.command(cls=OptionsCommand)
+@main.command(cls=OptionsCommand, options=ClassifyOptions)
 @model_option
 @click.option(
     "--top-k",
     type=click.IntRange(1, 10),
-    default=1,
+    default=ClassifyOptions.top_k,
     help="Classes to list per image.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -82,30 +101,36 @@ def classify(ctx: click.Context) -> None:
     Exit code 0 when every image was classified, 1 when any failed (after all the others),
     2 for usage errors.
     """
-    from edge_runtime.app import ClassifyOptions, classify_paths
+    from edge_runtime.app import classify_paths
 
-    options = options_from(ctx, ClassifyOptions, besides=("paths",))
+    options = options_from(ctx, besides=("paths",))
     sys.exit(classify_paths(list(ctx.params["paths"]), options))
 
 
-@main.command(cls=OptionsCommand)
+@main.command(cls=OptionsCommand, options=WebcamOptions)
 @model_option
 @click.option(
     "--source",
-    default="0",
-    help="Camera index, /dev/videoN, a video file, or 'picamera' (Pi camera via picamera2).",
+    type=SourceParam(),
+    default=str(WebcamOptions.source),
+    help=f"Where frames come from: {SOURCE_HELP}.",
 )
 @click.option(
     "--headless",
     is_flag=True,
-    default=None,
+    default=WebcamOptions.headless,
     help="No window: print results instead [default: on when $DISPLAY is unset].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per frame.")
-@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(1),
+    default=WebcamOptions.max_frames,
+    help="Stop after N frames.",
+)
 @click.option(
     "--roi",
-    default=None,
+    default=WebcamOptions.roi,
     metavar="X,Y,W,H",
     callback=parse_roi,
     help="Classify only this box of each frame (pixels).",
@@ -113,39 +138,39 @@ def classify(ctx: click.Context) -> None:
 @click.option(
     "--smooth",
     type=click.IntRange(1, 100),
-    default=1,
+    default=WebcamOptions.smooth,
     help="Average over the last N frames so the label does not flicker.",
 )
 @threads_option
 @runtime_option
-@one_line_errors(ModelError, RuntimeMissingError, RuntimeError, ValueError)
+@one_line_errors(ModelError, RuntimeMissingError, SourceError, ValueError)
 def webcam(ctx: click.Context) -> None:
     """Classify a live camera or a video file until it ends, N frames, q, or Ctrl-C."""
-    from edge_runtime.webcam import WebcamOptions, run_webcam
+    from edge_runtime.webcam import run_webcam
 
-    run_webcam(options_from(ctx, WebcamOptions))
+    run_webcam(options_from(ctx))
 
 
-@main.command(cls=OptionsCommand)
+@main.command(cls=OptionsCommand, options=ServeOptions)
 @model_option
-@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--host", default=ServeOptions.host, help="Address to listen on.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=8080,
+    default=ServeOptions.port,
     help="0: any free port.",
 )
 @click.option(
     "--source",
-    default="none",
-    callback=lambda ctx, param, value: None if value == "none" else value,
-    help="A camera to show live: 0, /dev/videoN, a video file, 'picamera', or none.",
+    type=SourceParam(),
+    default=str(ServeOptions.source or "none"),
+    help=f"A camera to show live: {SOURCE_HELP}; or none.",
 )
 @click.option("--loop", is_flag=True, help="Start a video file over when it ends.")
 @click.option(
     "--token",
     envvar="FMNIST_TOKEN",
-    default=None,
+    default=ServeOptions.token,
     callback=lambda ctx, param, value: value or None,
     show_envvar=True,
     help="Require 'Authorization: Bearer TOKEN' on /api, /v2 and /metrics.",
@@ -155,23 +180,23 @@ def webcam(ctx: click.Context) -> None:
 @click.option(
     "--max-upload-mb",
     type=click.FloatRange(0, 1024, min_open=True),
-    default=10.0,
+    default=ServeOptions.max_upload_mb,
     help="Refuse request bodies larger than this (413).",
 )
 @click.option(
     "--systemd-unit", "unit", is_flag=True, help="Print a systemd unit for these options, and exit."
 )
-@one_line_errors(ModelError, RuntimeMissingError, RuntimeError, OSError)
+@one_line_errors(ModelError, RuntimeMissingError, SourceError, OSError)
 def serve(ctx: click.Context) -> None:
     """Serve the model over HTTP: a page, a JSON API, the v2 inference protocol, metrics."""
     try:
-        from edge_runtime.serve import SERVICE_ENV, ServeOptions, run_server, systemd_unit
+        from edge_runtime.serve import SERVICE_ENV, run_server, systemd_unit
     except ImportError as e:
         raise RuntimeMissingError(
             f"{e.name or e} is missing: pip install '.[edge,serve]'"
         ) from None
 
-    options = options_from(ctx, ServeOptions, besides=("unit",))
+    options = options_from(ctx, besides=("unit",))
     if ctx.params["unit"]:
         if options.token is not None:
             # A unit file is world-readable: the service reads the token from its own file.

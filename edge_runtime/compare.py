@@ -1,4 +1,4 @@
-"""How far apart two runtimes' answers are, for the same model and the same images.
+"""How far two runtimes' answers are apart, for the same model and the same images.
 
 One definition, used by the converter (its targets), the benchmark (its cross-runtime table) and
 ``make test-arm64`` (aarch64 against x86).
@@ -7,42 +7,80 @@ One definition, used by the converter (its targets), the benchmark (its cross-ru
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
 
-def agreement(a: np.ndarray, b: np.ndarray, *, scale: float) -> dict[str, float | None]:
+@dataclass(frozen=True, kw_only=True)
+class Agreement:
+    """How close two sets of dequantized outputs (N, classes) of one model are.
+
+    Attributes:
+        argmax_agreement: Share of images with the same answer (0–1).
+        max_abs_diff: Largest difference of any output value.
+        max_diff_steps: The same in output quantization steps (None for a float output).
+        within_one_step: Share of output values within one step (None for a float output).
+        bit_identical: Share of images whose outputs are all equal.
+    """
+
+    argmax_agreement: float
+    max_abs_diff: float
+    max_diff_steps: float | None
+    within_one_step: float | None
+    bit_identical: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Agreement:
+        # The step fields are None for a float output, and older records lack within_one_step.
+        return cls(**{f.name: data.get(f.name) for f in fields(Agreement)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimePair(Agreement):
+    """:class:`Agreement` between two named runtimes (``"tflite-runtime (aarch64)"``, say)."""
+
+    runtimes: tuple[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runtimes": list(self.runtimes), **Agreement.to_json(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuntimePair:
+        stats = Agreement.from_json(data)
+        return cls(runtimes=(data["runtimes"][0], data["runtimes"][1]), **asdict(stats))
+
+
+def agreement(a: np.ndarray, b: np.ndarray, *, scale: float) -> Agreement:
     """Compare two runtimes' dequantized outputs (N, classes) of one model.
 
     Args:
         a, b: The outputs, as :meth:`Classifier.outputs` returns them.
         scale: The output tensor's quantization scale (0 for a float output).
-
-    Returns:
-        ``argmax_agreement`` (share of images with the same answer), ``max_abs_diff``,
-        ``max_diff_steps`` and ``within_one_step`` (in output quantization steps; None for a float
-        output) and ``bit_identical`` (share of images whose outputs are all equal).
     """
     diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
     steps = np.round(diff / scale) if scale else None
-    return {
-        "argmax_agreement": float(np.mean(np.argmax(a, 1) == np.argmax(b, 1))),
-        "max_abs_diff": float(diff.max()),
-        "max_diff_steps": float(steps.max()) if steps is not None else None,
-        "within_one_step": float(np.mean(steps <= 1)) if steps is not None else None,
-        "bit_identical": float(np.mean((diff == 0).all(axis=1))),
-    }
+    return Agreement(
+        argmax_agreement=float(np.mean(np.argmax(a, 1) == np.argmax(b, 1))),
+        max_abs_diff=float(diff.max()),
+        max_diff_steps=float(steps.max()) if steps is not None else None,
+        within_one_step=float(np.mean(steps <= 1)) if steps is not None else None,
+        bit_identical=float(np.mean((diff == 0).all(axis=1))),
+    )
 
 
-def pairwise(outputs: dict[str, np.ndarray], *, scale: float) -> list[dict[str, Any]]:
-    """:func:`agreement` for every pair of runtimes: ``[{"runtimes": [a, b], ...}, ...]``.
+def pairwise(outputs: dict[str, np.ndarray], *, scale: float) -> list[RuntimePair]:
+    """:func:`agreement` for every pair of runtimes.
 
     Args:
         outputs: Runtime → its dequantized outputs for one model on the same images.
         scale: That model's output scale (0 for a float output).
     """
     return [
-        {"runtimes": [a, b], **agreement(outputs[a], outputs[b], scale=scale)}
+        RuntimePair(runtimes=(a, b), **asdict(agreement(outputs[a], outputs[b], scale=scale)))
         for a, b in itertools.combinations(outputs, 2)
     ]

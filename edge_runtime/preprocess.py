@@ -71,6 +71,18 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageError(path, "permission denied") from None
 
 
+def image_suffixes() -> set[str]:
+    """The file extensions Pillow reads (``.jpg``, ``.png``, ...), lower case."""
+    Image.init()
+    return {ext.lower() for ext in Image.registered_extensions()}
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly in ``folder`` (by extension), sorted by name."""
+    suffixes = image_suffixes()
+    return sorted(c for c in Path(folder).iterdir() if c.is_file() and c.suffix.lower() in suffixes)
+
+
 def decode_image(data: bytes, name: str) -> Image.Image:
     """Decode an image held in memory (an upload), with every check of :func:`load_image`.
 

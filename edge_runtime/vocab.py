@@ -43,8 +43,50 @@ MICRO_RUNTIME = "tflite-micro"
 
 DEFAULT_RUNTIME = "ai-edge-litert"
 
-MODES = ("float32", "float16", "dynamic", "int8-ptq", "int8", "int16x8")
-"""Conversion modes, in the order tables list them."""
+ARTIFACTS = Path("artifacts")
+"""Where every step writes, and the edge commands look for a model, unless told otherwise."""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A conversion mode: how the Keras model becomes a .tflite, and what the result promises.
+
+    Each mode has one builder in :data:`converter.pipeline.BUILDERS`; adding a mode means adding
+    it here and writing that builder.
+
+    Attributes:
+        name: The name used everywhere: ``--quantize``, file names, sidecars, table rows.
+        calibrated: Whether its activations are quantized, so it needs a representative
+            (calibration) set.
+        io_dtype: Its input and output dtype as converted by default (numpy name).
+        output_is: ``probabilities`` (the model ends in its softmax) or ``logits`` (the runtime
+            applies the softmax).
+        float_tolerance: How far the float outputs of two runtimes, or of two architectures,
+            may be apart (absolute); None for a quantized output, which is compared in output
+            steps against :data:`TARGETS` ``cross_steps``.
+        keras_tolerance: How far its probabilities may be from the Keras model's (absolute);
+            None where only the answers (argmax) are compared.
+        targets: ``(target key in TARGETS, Sidecar attribute it checks)`` for each promise the
+            converter checks on this mode.
+    """
+
+    name: str
+    calibrated: bool
+    io_dtype: str
+    output_is: str = "probabilities"
+    float_tolerance: float | None = None
+    keras_tolerance: float | None = None
+    targets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def file(self) -> str:
+        """The file name of its model: ``int8`` → ``model_int8.tflite``."""
+        return model_file(self.name)
+
+    @property
+    def target_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.targets)
+
 
 HYBRID_MODE = "dynamic"
 """Dynamic-range quantization: int8 weights, float activations quantized on the fly."""
@@ -54,8 +96,39 @@ fine-tuning and a chosen logit grid (:mod:`converter.route`)."""
 PTQ_MODE = "int8-ptq"
 """Plain post-training int8 quantization of the Keras model, kept to compare against."""
 
-CALIBRATED_MODES = (PTQ_MODE, ROUTE_MODE, "int16x8")
-"""Modes whose activations are quantized, so they need a representative (calibration) set."""
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode("float32", False, "float32", float_tolerance=1e-4, keras_tolerance=1e-5),
+        Mode(
+            "float16",
+            False,
+            "float32",
+            float_tolerance=1e-4,
+            keras_tolerance=5e-3,
+            targets=(("float16_drop_pp", "accuracy_drop_pp"),),
+        ),
+        # Its hybrid kernels quantize activations on the fly, each runtime and architecture
+        # with its own rounding: its float outputs differ by more than float32's.
+        Mode(HYBRID_MODE, False, "float32", float_tolerance=0.01),
+        Mode(PTQ_MODE, True, "int8"),
+        Mode(
+            ROUTE_MODE,
+            True,
+            "int8",
+            output_is="logits",
+            targets=(
+                ("int8_drop_pp", "accuracy_drop_pp"),
+                ("int8_agreement", "agreement_with_float"),
+                ("int8_size_ratio", "size_vs_float32"),
+                ("cross_argmax", "worst_cross_argmax"),
+                ("cross_steps", "worst_cross_steps"),
+            ),
+        ),
+        Mode("int16x8", True, "int16", keras_tolerance=2e-2),
+    )
+}
+"""Conversion modes, in the order tables list them."""
 
 
 def model_file(mode: str) -> str:
@@ -63,9 +136,14 @@ def model_file(mode: str) -> str:
     return f"model_{mode}.tflite"
 
 
-def model_files(folder: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+def mode_of_file(path: str | os.PathLike[str]) -> Mode | None:
+    """The mode whose model file ``path`` is named after, or None."""
+    return next((m for m in MODES.values() if Path(path).name == m.file), None)
+
+
+def model_files(folder: str | os.PathLike[str]) -> list[tuple[Mode, Path]]:
     """The converted models present in ``folder``, as ``(mode, path)`` in :data:`MODES` order."""
-    candidates = ((mode, Path(folder) / model_file(mode)) for mode in MODES)
+    candidates = ((mode, Path(folder) / mode.file) for mode in MODES.values())
     return [(mode, path) for mode, path in candidates if path.is_file()]
 
 

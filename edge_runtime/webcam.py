@@ -1,9 +1,10 @@
 """``fmnist-edge webcam``: classify a live camera or a video file, with or without a display.
 
-Sources: a V4L2/USB camera or a video file through OpenCV (frames arrive **BGR**), or the Pi
-camera through picamera2 (asked for **RGB**). Every frame is turned into RGB before it reaches
-:meth:`edge_runtime.classifier.Classifier`, which expects RGB. OpenCV and picamera2 are imported
-here only, lazily, so ``fmnist-edge classify`` never loads them.
+Frames come from an :class:`edge_runtime.sources.Source` (a camera, the Pi camera, a network
+stream, a video file or a folder of photos), always as **RGB**, which is what
+:class:`edge_runtime.classifier.Classifier` expects. :func:`classify_frames` is the one frame
+loop: the printer and window here, and the server's camera thread, all read it. OpenCV is
+imported lazily, so ``fmnist-edge classify`` never loads it.
 """
 
 from __future__ import annotations
@@ -15,84 +16,13 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.classifier import Classifier, ModelOptions, Prediction, RuntimeMissingError
+from edge_runtime.classifier import Classifier, Prediction
+from edge_runtime.options import WebcamOptions
 from edge_runtime.preprocess import model_input
-
-
-class SourceError(RuntimeError):
-    """A camera or video that cannot be opened. ``str()`` is one line."""
-
-
-def opencv():  # noqa: ANN201 - the cv2 module
-    """OpenCV, imported on first use.
-
-    Raises:
-        RuntimeMissingError: It is not installed, naming the extra that installs it.
-    """
-    # OpenCV logs its own failures (a camera index that is not there, say) to stderr; ours say
-    # the same in one line. OPENCV_LOG_LEVEL set by the user still wins.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    try:
-        import cv2
-    except ImportError:
-        raise RuntimeMissingError(
-            "OpenCV is not installed: pip install '.[webcam]' (opencv-python-headless)"
-        ) from None
-    return cv2
-
-
-def picamera2():  # noqa: ANN201 - the picamera2 module
-    """picamera2 (the Pi camera's library), imported on first use.
-
-    Raises:
-        RuntimeMissingError: It is not importable, with how to install it.
-    """
-    try:
-        import picamera2
-    except ImportError:
-        raise RuntimeMissingError(
-            "picamera2 is not available: sudo apt install python3-picamera2, and make the venv "
-            "with `python3 -m venv --system-site-packages` so it can see it"
-        ) from None
-    return picamera2
-
-
-def camera_index(source: str) -> int | None:
-    """The OpenCV camera index a source names (``"0"``), or None. ASCII digits only."""
-    return int(source) if source.isascii() and source.isdigit() and len(source) < 6 else None
-
-
-def is_camera(source: str) -> bool:
-    """Whether ``source`` names a camera (an index, ``/dev/videoN`` or ``picamera``), not a file."""
-    return camera_index(source) is not None or source.startswith("/dev/") or source == "picamera"
-
-
-def check_source(source: str) -> None:
-    """Fail fast on a source that cannot work: call before serving or looping over it.
-
-    A camera is not opened here, only its library checked: one that is not there yet may come
-    (USB cameras enumerate late at boot), and a server retries it. A video file must exist and
-    deliver a frame now.
-
-    Raises:
-        SourceError, RuntimeMissingError: One line.
-    """
-    if source == "picamera":
-        picamera2()
-        return
-    opencv()
-    if is_camera(source):
-        return
-    frames = opencv_frames(source)
-    try:
-        if next(frames, None) is None:
-            raise SourceError(f"{source}: delivered no frames")
-    finally:
-        frames.close()
+from edge_runtime.sources import SourceError, bgr_to_rgb, opencv
 
 
 def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no GUI
@@ -109,102 +39,6 @@ def _gui(window: str):  # noqa: ANN202 - the cv2 module, or None when it has no 
         )
         return None
     return cv2
-
-
-def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
-    """Swap the channel order of an (H, W, 3) uint8 frame: OpenCV's BGR ↔ RGB.
-
-    Done by OpenCV (SIMD): about 0.1 ms on 640×480 here, against 1.3 ms for a numpy copy of
-    ``frame[:, :, ::-1]``; at 300+ FPS that was the largest cost per frame.
-    """
-    return opencv().cvtColor(frame, opencv().COLOR_BGR2RGB)
-
-
-def _video_fps(capture, cv2) -> float:  # noqa: ANN001 - cv2.VideoCapture and the cv2 module
-    """The frame rate a video file declares, or 30 when it declares none."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return fps if fps and 1 <= fps <= 240 else 30.0
-
-
-def opencv_frames(source: str, *, pace: bool = False, loop: bool = False) -> Iterator[np.ndarray]:
-    """Frames from a camera index (``0``), a device (``/dev/video0``), a video file or an image
-    sequence (``frame_%03d.png``), as **RGB** uint8 (H, W, 3).
-
-    Args:
-        source: What to open (see above).
-        pace: Deliver a file's frames at the frame rate it declares, as a camera would, instead
-            of as fast as they decode. Cameras deliver at their own rate either way.
-        loop: Start a file over when it ends. A camera that stops delivering frames ends the
-            iteration either way.
-
-    Raises:
-        SourceError: The source cannot be opened.
-    """
-    cv2 = opencv()
-    index = camera_index(source)
-    target: int | str = source if index is None else index
-    # Image sequences ("frame_%03d.png") are valid OpenCV sources but no single file exists.
-    is_sequence = isinstance(target, str) and "%" in target
-    is_file = not is_camera(source)
-    if is_file and not (is_sequence or Path(target).is_file()):
-        raise SourceError(f"{source}: no such video file or camera")
-    while True:
-        capture = cv2.VideoCapture(target)
-        if not capture.isOpened():
-            raise SourceError(f"{source}: cannot open (not a camera, or an unreadable video)")
-        interval = 1.0 / _video_fps(capture, cv2) if pace and is_file else 0.0
-        delivered, due = 0, time.perf_counter()
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break  # end of file, or the camera stopped delivering frames
-                if interval:
-                    due += interval
-                    # Sleep until the frame is due; after a stall, resume the pace from now.
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    elif delay < -1.0:
-                        due = time.perf_counter()
-                delivered += 1
-                yield bgr_to_rgb(frame)  # OpenCV decodes to BGR
-        finally:
-            capture.release()
-        if not (loop and is_file and delivered):
-            return
-
-
-def picamera_frames(size: tuple[int, int] = (640, 480)) -> Iterator[np.ndarray]:
-    """Frames from the Pi camera (libcamera) as **RGB** uint8 (H, W, 3).
-
-    Args:
-        size: (width, height) in pixels.
-
-    Raises:
-        RuntimeMissingError: picamera2 is not importable, with how to install it.
-    """
-    camera = picamera2().Picamera2()
-    # picamera2 names formats by the libcamera/DRM convention: "BGR888" is stored R,G,B in
-    # memory, i.e. an RGB array for numpy ("RGB888" would hand us B,G,R).
-    camera.configure(camera.create_video_configuration(main={"format": "BGR888", "size": size}))
-    camera.start()
-    try:
-        while True:
-            yield camera.capture_array()
-    finally:
-        camera.stop()
-        camera.close()
-
-
-def open_frames(source: str, *, pace: bool = False, loop: bool = False) -> Iterator[np.ndarray]:
-    """RGB frames from ``source``: ``picamera``, or anything :func:`opencv_frames` opens.
-
-    Call ``close()`` on the result when done early: that releases the camera.
-    """
-    if source == "picamera":
-        return picamera_frames()
-    return opencv_frames(source, pace=pace, loop=loop)
 
 
 @dataclass(frozen=True)
@@ -263,7 +97,7 @@ def classify_frames(
 
     Args:
         classifier: The model. It is only called from the thread iterating this generator.
-        frames: RGB uint8 (H, W, 3) frames, e.g. from :func:`open_frames`.
+        frames: RGB uint8 (H, W, 3) frames, e.g. from :meth:`edge_runtime.sources.Source.open`.
         roi: Classify only this (x, y, w, h) box of each frame, in pixels.
         smooth: Average probabilities over the last N frames so the label does not flicker.
 
@@ -340,27 +174,6 @@ class Summary:
         )
 
 
-@dataclass(frozen=True, kw_only=True)
-class WebcamOptions(ModelOptions):
-    """Options of ``fmnist-edge webcam`` (model, threads and runtime: see ModelOptions).
-
-    Attributes:
-        source: ``0`` (camera index), ``/dev/videoN``, a video file, or ``picamera``.
-        headless: No window; print instead. None means headless when ``$DISPLAY`` is unset.
-        as_json: One ``{"frame", "label", "class_id", "score", "fps"}`` object per frame on stdout.
-        max_frames: Stop after this many frames (None: until the source ends).
-        roi: Classify only this (x, y, w, h) box of each frame, in pixels.
-        smooth: Average probabilities over the last N frames.
-    """
-
-    source: str = "0"
-    headless: bool | None = None
-    as_json: bool = False
-    max_frames: int | None = None
-    roi: tuple[int, int, int, int] | None = None
-    smooth: int = 1
-
-
 PRINT_INTERVAL_S = 0.5
 """Headless text output prints at most one line per this many seconds, so it stays readable."""
 
@@ -381,7 +194,7 @@ def run_webcam(options: WebcamOptions) -> Summary:
     headless = options.headless
     if headless is None:
         headless = not os.environ.get("DISPLAY")
-    frames = open_frames(options.source)
+    frames = options.source.open()
     window = "fmnist-edge"
     cv2 = None if headless else _gui(window)
     summary = Summary()

@@ -6,8 +6,8 @@ memory mean "a process that loaded this model and classified". The converter che
 on tflite-runtime here; the benchmarks time every model × runtime here.
 
 Protocol: ``python -m edge_runtime.worker`` reads one :class:`Job` as JSON on stdin and prints
-its report as one JSON object on the last line of stdout. Call :func:`run_job` rather than
-spawning it by hand.
+its :class:`Report` as one JSON object on the last line of stdout. Call :func:`run_job` rather
+than spawning it by hand: both ends of the protocol are these two types.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime import INPUT_SHAPE
 from edge_runtime.classifier import Classifier, ModelError, RuntimeMissingError
+from edge_runtime.sources import VideoFile
 
 WARMUP = 10
 """Untimed calls before timing: the first invokes allocate and fill caches."""
@@ -65,6 +67,80 @@ class Job:
     video: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """Latency and throughput of one (threads, batch) configuration, after warm-up.
+
+    Attributes:
+        runtime: The runtime's name.
+        runtime_version: Its version.
+        threads: Interpreter threads.
+        batch: Images per call.
+        latency_us: p50/p95/p99 of ``invoke()`` alone, in µs.
+        classifier_latency_us: p50/p95/p99 of the whole :meth:`Classifier.probabilities` call
+            (quantize, set, invoke, get, dequantize), in µs.
+        first_invoke_us: The first call for this batch size (it allocates), in µs.
+        throughput_ips: Images per second of the whole call at its median.
+    """
+
+    runtime: str
+    runtime_version: str
+    threads: int
+    batch: int
+    latency_us: dict[str, float]
+    classifier_latency_us: dict[str, float]
+    first_invoke_us: float | None
+    throughput_ips: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoRun:
+    """The camera frame loop over a video file: frames, seconds and frames per second."""
+
+    frames: int
+    seconds: float
+    fps: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """What the worker did with a :class:`Job`.
+
+    Attributes:
+        ok: Whether the model loaded (when not, ``error`` says why and nothing else ran).
+        runtime: The runtime's name.
+        error: Why the model did not load, one line.
+        version: The runtime's version.
+        load_s: Seconds to read and load the model.
+        arena_bytes: The tensor arena (TFLM only; None elsewhere).
+        timings: One per (threads, batch) asked for.
+        video: The frame loop's run, when a video was given.
+        peak_rss_mb: The worker's peak resident memory, MB.
+    """
+
+    ok: bool
+    runtime: str
+    error: str | None = None
+    version: str | None = None
+    load_s: float | None = None
+    arena_bytes: int | None = None
+    timings: tuple[Timing, ...] = field(default=())
+    video: VideoRun | None = None
+    peak_rss_mb: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["timings"] = tuple(Timing(**t) for t in values.get("timings") or ())
+        if values.get("video") is not None:
+            values["video"] = VideoRun(**values["video"])
+        return cls(**values)
+
+
 def run_python(
     args: list[str],
     *,
@@ -103,15 +179,13 @@ def run_python(
     return answer
 
 
-def run_job(job: Job, *, timeout: float = 1800) -> dict[str, Any]:
-    """Run ``job`` in a fresh worker process and return its report.
-
-    Returns:
-        ``{"ok", "runtime", "version", "load_s", "arena_bytes", "rows", "video",
-        "peak_rss_mb"}``, or ``{"ok": False, "error"}`` when the model does not load on that
-        runtime. ``arena_bytes`` is None except on TFLM.
-    """
-    return run_python(["-m", "edge_runtime.worker"], stdin=json.dumps(asdict(job)), timeout=timeout)
+def run_job(job: Job, *, timeout: float = 1800) -> Report:
+    """Run ``job`` in a fresh worker process and return its report (``ok`` False, with the
+    reason, when the model does not load on that runtime)."""
+    answer = run_python(
+        ["-m", "edge_runtime.worker"], stdin=json.dumps(asdict(job)), timeout=timeout
+    )
+    return Report.from_json(answer)
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
@@ -120,12 +194,8 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
     return {f"p{p}": round(float(np.percentile(a, p)), 1) for p in (50, 95, 99)}
 
 
-def measure(clf: Classifier, images: np.ndarray, *, batch: int, repeats: int) -> dict[str, Any]:
-    """Latency and throughput of one batch size, after warm-up.
-
-    ``latency_us`` times ``invoke()`` alone; ``classifier_latency_us`` times the whole
-    :meth:`Classifier.probabilities` call (quantize, set, invoke, get, dequantize).
-    """
+def measure(clf: Classifier, images: np.ndarray, *, batch: int, repeats: int) -> Timing:
+    """Latency and throughput of one batch size, after warm-up (see :class:`Timing`)."""
     x = images[:batch] if len(images) >= batch else np.resize(images, (batch, *images.shape[1:]))
     start = time.perf_counter()
     clf.probabilities(x)  # the first call allocates for this batch size
@@ -141,30 +211,30 @@ def measure(clf: Classifier, images: np.ndarray, *, batch: int, repeats: int) ->
         t0 = time.perf_counter()
         clf.invoke_only()
         invoke.append(time.perf_counter() - t0)
-    return {
-        "runtime": clf.runtime,
-        "runtime_version": clf.runtime_version,
-        "threads": clf.threads,
-        "batch": batch,
-        "latency_us": percentiles(invoke),
-        "classifier_latency_us": percentiles(whole),
-        "first_invoke_us": round(first * 1e6, 1),
-        "throughput_ips": round(batch / float(np.median(whole)), 1),
-    }
+    return Timing(
+        runtime=clf.runtime,
+        runtime_version=clf.runtime_version,
+        threads=clf.threads,
+        batch=batch,
+        latency_us=percentiles(invoke),
+        classifier_latency_us=percentiles(whole),
+        first_invoke_us=round(first * 1e6, 1),
+        throughput_ips=round(batch / float(np.median(whole)), 1),
+    )
 
 
-def video_fps(clf: Classifier, video: str) -> dict[str, Any]:
+def video_fps(clf: Classifier, video: str) -> VideoRun:
     """Frames per second of the camera frame loop (decode, RGB, preprocess, invoke) on a file."""
-    from edge_runtime.webcam import classify_frames, opencv_frames
+    from edge_runtime.webcam import classify_frames
 
-    frames = opencv_frames(video)
+    frames = VideoFile(Path(video)).open()
     start = time.perf_counter()
     try:
         count = sum(1 for _ in classify_frames(clf, frames))
     finally:
         frames.close()
     seconds = time.perf_counter() - start
-    return {"frames": count, "seconds": round(seconds, 3), "fps": round(count / seconds, 1)}
+    return VideoRun(frames=count, seconds=round(seconds, 3), fps=round(count / seconds, 1))
 
 
 def peak_rss_mb() -> float:
@@ -181,7 +251,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def work(job: Job) -> dict[str, Any]:
+def work(job: Job) -> Report:
     """Do ``job`` in this process (the worker's body; :func:`run_job` runs it in a fresh one)."""
     report: dict[str, Any] = {"runtime": job.runtime, "ok": True}
     try:
@@ -195,12 +265,12 @@ def work(job: Job) -> dict[str, Any]:
             name=job.model,
         )
         report.update(version=clf.runtime_version, load_s=round(time.perf_counter() - start, 4))
-        images = np.load(job.inputs) if job.inputs else np.zeros((1, 28, 28, 1), np.uint8)
+        images = np.load(job.inputs) if job.inputs else np.zeros((1, *INPUT_SHAPE), np.uint8)
         outputs = clf.outputs(images)
         report["arena_bytes"] = clf.arena_bytes()
         if job.outputs is not None:
             np.save(job.outputs, outputs)
-        report["rows"] = [
+        report["timings"] = tuple(
             measure(
                 Classifier(
                     content,
@@ -215,19 +285,18 @@ def work(job: Job) -> dict[str, Any]:
             )
             for threads in job.timing_threads
             for batch in job.timing_batches
-        ]
+        )
         if job.video is not None:
             report["video"] = video_fps(clf, job.video)
     except (ModelError, RuntimeMissingError, OSError) as e:
         report.update(ok=False, error=str(e))
-    report["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    return report
+    return Report(**report, peak_rss_mb=round(peak_rss_mb(), 1))
 
 
 def main() -> int:
     report = work(Job(**json.loads(sys.stdin.read())))
-    print(json.dumps(report))
-    return 0 if report["ok"] else 1
+    print(json.dumps(report.to_json()))
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.bench import compare, seed_rows, target_checks
-from edge_runtime.vocab import ROUTE_MODE, RUNTIMES, TARGETS
-from tests.conftest import run_cli
+from benchmarks.measure import Result, Row
+from benchmarks.tables import seed_rows
+from benchmarks.verdicts import changes_since, target_checks
+from edge_runtime.vocab import MODES, ROUTE_MODE, RUNTIMES, TARGETS
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +59,10 @@ def bench_run(tiny_keras, tmp_path_factory):
     shutil.copy(tiny_keras[1], folder / "model.keras")
     convert_models(
         ConvertOptions(
-            model=folder / "model.keras", modes=("float32", "int8-ptq"), out_dir=folder, samples=100
+            model=folder / "model.keras",
+            modes=(MODES["float32"], MODES["int8-ptq"]),
+            out_dir=folder,
+            samples=100,
         )
     )
     r = quick_bench(folder, "--batch", "1,8", "--serve")
@@ -102,33 +107,58 @@ def test_serve_load_and_stream_are_measured(bench_run):
     assert "fmnist-edge serve under load" in (bench_run[0] / "benchmarks.md").read_text()
 
 
+def row(variant: str, runtime: str, p50_us: float) -> Row:
+    """A timed row with only its latency to go by."""
+    latency = {"p50": p50_us, "p95": p50_us, "p99": p50_us}
+    return Row(
+        variant=variant,
+        runtime=runtime,
+        runtime_version="0",
+        threads=1,
+        batch=1,
+        latency_us=latency,
+        classifier_latency_us=latency,
+        first_invoke_us=None,
+        throughput_ips=1e6 / p50_us,
+        size_bytes=1,
+        accuracy=0.9,
+        agreement_with_keras=1.0,
+        per_class_accuracy={},
+        peak_rss_mb=None,
+    )
+
+
+def result_of(rows: list[Row], **measured) -> Result:
+    """A run that measured ``rows`` and little else."""
+    return Result(
+        machine={},
+        test_images=1,
+        repeats=1,
+        rows=rows,
+        cross_runtime=[],
+        unsupported=[],
+        cold_start={"classify_one_image_s": 0.2},
+        webcam={"fps": 400},
+        **measured,
+    )
+
+
 def test_speed_target_is_checked_on_the_pi_runtimes_only():
     """TFLite Micro is timed, but the speed-up target is the Pi's, so it is not checked there."""
 
-    def row(variant, runtime, p50_us):
-        latency = {"p50": p50_us}
-        return {
-            "variant": variant,
-            "runtime": runtime,
-            "threads": 1,
-            "batch": 1,
-            "classifier_latency_us": latency,
-        }
-
     rows = [row("keras", "keras-eager", 5000.0)]
     rows += [row(ROUTE_MODE, runtime, 100.0) for runtime in RUNTIMES]
-    result = {"rows": rows, "cold_start": {"classify_one_image_s": 0.2}, "webcam": {"fps": 400}}
+    result = result_of(rows)
     speed = TARGETS["int8_speedup"]
     checked = {c["target"] for c in target_checks(result) if c["target"].startswith(speed.what)}
     pi = {speed.label(f"{name}, 1 thread") for name, r in RUNTIMES.items() if r.automatic}
     assert checked == pi and len(pi) < len(RUNTIMES)
 
 
-def training_result(accuracies: list[float]) -> dict:
+def training_result(accuracies: list[float]) -> Result:
     ours = {"test_accuracy": accuracies[0], "seed_accuracies": accuracies}
     ours |= {"mean_test_accuracy": float(np.mean(accuracies)), "std_test_accuracy": 0.003}
-    base = {"rows": [], "cold_start": {"classify_one_image_s": 0.2}, "webcam": {"fps": 400}}
-    return {**base, "training": {"ours": ours, "wall_time_ratio": 0.9}}
+    return result_of([], training={"ours": ours, "wall_time_ratio": 0.9})
 
 
 @pytest.mark.parametrize(
@@ -140,7 +170,7 @@ def test_training_accuracy_target_is_the_mean_over_seeds(accuracies: list[float]
     assert check["met"] is met
     over = f"mean of {len(accuracies)} seeds" if len(accuracies) > 1 else "seed 0"
     assert f"({over})" in check["target"]
-    rows = seed_rows(training_result(accuracies)["training"]["ours"])
+    rows = seed_rows(training_result(accuracies).training["ours"])
     assert len(rows) == (len(accuracies) > 1)
 
 
@@ -173,13 +203,14 @@ def test_accuracies_match_an_independent_evaluation(bench_run, dataset):
 
 
 def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
-    folder, result, _ = bench_run
-    assert compare(result, result) == []
-    worse = copy.deepcopy(result)
+    folder, data, _ = bench_run
+    result = Result.from_json(data)
+    assert changes_since(result, result) == []
+    worse = copy.deepcopy(data)
     row = next(r for r in worse["rows"] if r["variant"] == "int8-ptq" and r["batch"] == 1)
     row["classifier_latency_us"] = {k: v * 3 + 100 for k, v in row["classifier_latency_us"].items()}
     row["accuracy"] -= 0.02
-    notes = compare(result, worse)
+    notes = changes_since(result, Result.from_json(worse))
     assert any(n.startswith("SLOWER int8-ptq/") for n in notes)
     assert any(n.startswith("LESS ACCURATE int8-ptq/") for n in notes)
     old = tmp_path / "old.json"

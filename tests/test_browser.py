@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from edge_runtime.atomic import atomic_path
-from tests.conftest import ROOT, TINY_INT8, live_server, scene, write_video
+from edge_runtime.vocab import ARTIFACTS
+from tests.helpers import ROOT, TINY_INT8, live_server, scene, write_video
 
 INT8 = TINY_INT8
 TOKEN = "a-browser-token"
@@ -124,7 +125,7 @@ def test_live_stream_and_changing_label(page, photo: Path, tmp_path: Path, two_c
         assert float(page.locator("#live-fps").inner_text()) > 5
         page.set_input_files("#files", str(photo))
         labels_from(page, ".result .label")
-        with atomic_path(ROOT / "artifacts" / "serve.png") as shot:
+        with atomic_path(ROOT / ARTIFACTS / "serve.png") as shot:
             page.screenshot(path=str(shot), full_page=True)
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from converter.convert import ConvertError, check_representative
 from edge_runtime.classifier import Classifier
-from edge_runtime.vocab import MICRO_RUNTIME, MODES, ROUTE_MODE
-from tests.conftest import run_cli
+from edge_runtime.vocab import MICRO_RUNTIME, MODES, ROUTE_MODE, Mode
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
-PTQ_MODES = [m for m in MODES if m != ROUTE_MODE]
+PTQ_MODES = [m for m in MODES.values() if m.name != ROUTE_MODE]
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +40,37 @@ def tflite_probs(content: bytes, x: np.ndarray) -> tuple[Classifier, np.ndarray]
     return clf, clf.probabilities(x)
 
 
-@pytest.mark.parametrize("mode", PTQ_MODES)
-def test_each_mode_matches_keras(tiny, mode: str):
+def test_every_mode_has_a_builder():
+    from converter.convert import POST_TRAINING
+    from converter.pipeline import BUILDERS
+
+    assert set(BUILDERS) == set(MODES)
+    assert set(POST_TRAINING) == set(MODES) - {ROUTE_MODE}
+
+
+def test_a_mode_without_a_builder_is_refused(tiny):
+    from converter.convert import convert_bytes
+    from converter.pipeline import convert_mode
+
+    unknown = Mode("int4", True, "int8")
+    with pytest.raises(ConvertError, match="no builder for mode 'int4'"):
+        convert_mode(None, unknown, options=None)
+    with pytest.raises(ConvertError, match="not made by post-training quantization"):
+        convert_bytes(tiny["model"], unknown, rep=tiny["rep"])
+
+
+@pytest.mark.parametrize("mode", PTQ_MODES, ids=lambda m: m.name)
+def test_each_mode_matches_keras(tiny, mode: Mode):
     from converter.convert import convert_bytes
 
     content = convert_bytes(tiny["model"], mode, rep=tiny["rep"])
     clf, probs = tflite_probs(content, tiny["x"])
     keras_probs, keras_top1 = tiny["probs"], tiny["probs"].argmax(1)
-    if mode == "float32":
-        np.testing.assert_allclose(probs, keras_probs, atol=1e-5)
-    elif mode == "float16":
-        np.testing.assert_allclose(probs, keras_probs, atol=5e-3)
-    elif mode == "int16x8":
-        np.testing.assert_allclose(probs, keras_probs, atol=2e-2)
+    if mode.keras_tolerance is not None:
+        np.testing.assert_allclose(probs, keras_probs, atol=mode.keras_tolerance)
     else:  # dynamic, int8-ptq: top-1 agreement
         assert np.mean(probs.argmax(1) == keras_top1) >= 0.95
-    expected_input = {"int8-ptq": np.int8, "int16x8": np.int16}.get(mode, np.float32)
-    assert clf.input.dtype == np.dtype(expected_input)
+    assert clf.input.dtype == np.dtype(mode.io_dtype)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +79,7 @@ def test_each_mode_matches_keras(tiny, mode: str):
 def test_int8_io_types(tiny, io_type: str, dtype):
     from converter.convert import convert_bytes
 
-    content = convert_bytes(tiny["model"], "int8-ptq", rep=tiny["rep"], io_type=io_type)
+    content = convert_bytes(tiny["model"], MODES["int8-ptq"], rep=tiny["rep"], io_type=io_type)
     clf, probs = tflite_probs(content, tiny["x"])
     assert clf.input.dtype == np.dtype(dtype) and clf.output.dtype == np.dtype(dtype)
     if io_type != "float32":
@@ -74,8 +88,8 @@ def test_int8_io_types(tiny, io_type: str, dtype):
     assert np.mean(probs.argmax(1) == tiny["probs"].argmax(1)) >= 0.95
 
 
-@pytest.mark.parametrize("mode", PTQ_MODES)
-def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str, tmp_path: Path):
+@pytest.mark.parametrize("mode", PTQ_MODES, ids=lambda m: m.name)
+def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: Mode, tmp_path: Path):
     """tflite-runtime runs in a subprocess (it cannot share a process with TensorFlow)."""
     from converter.convert import convert_bytes
     from edge_runtime.worker import Job, run_job
@@ -86,8 +100,8 @@ def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str, tmp_
     np.save(inputs, tiny["x"])
     job = Job(model=str(model), runtime="tflite-runtime", inputs=str(inputs), outputs=str(outputs))
     report = run_job(job)
-    assert report["ok"], report
-    assert report["version"].startswith("2.14")
+    assert report.ok, report
+    assert report.version.startswith("2.14")
     probs_214 = np.load(outputs)
     clf, probs = tflite_probs(content, tiny["x"])
     assert np.mean(probs_214.argmax(1) == probs.argmax(1)) >= 0.99
@@ -97,7 +111,7 @@ def test_each_mode_loads_and_agrees_on_tflite_runtime_2_14(tiny, mode: str, tmp_
         # differ by more (measured on the trained model: 99.0% within one step, max 11+).
         assert np.mean(steps <= 1) >= 0.98
     else:
-        np.testing.assert_allclose(probs_214, probs, atol=2e-3)
+        np.testing.assert_allclose(probs_214, probs, atol=mode.float_tolerance)
 
 
 def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Path):
@@ -107,13 +121,13 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
 
     options = ConvertOptions(
         model=tiny["path"],
-        modes=("float32", "int8-ptq"),
+        modes=(MODES["float32"], MODES["int8-ptq"]),
         out_dir=tmp_path,
         samples=100,
         c_array=True,
     )
     sidecars = convert_models(options)
-    assert [s["quantization"] for s in sidecars] == ["float32", "int8-ptq"]
+    assert [s.quantization for s in sidecars] == ["float32", "int8-ptq"]
     for mode in ("float32", "int8-ptq"):
         model = tmp_path / f"model_{mode}.tflite"
         meta = json.loads(model.with_suffix(".json").read_text())
@@ -265,15 +279,16 @@ def test_real_short_trained_seed_model_accuracy_drop(dataset, tmp_path: Path):
     result = train(dataset, TrainConfig(epochs=2, batch_size=64, limit=12000, validation_size=600))
     path = tmp_path / "short.keras"
     save_model(result.model, path)
-    options = ConvertOptions(model=path, modes=("float16", "int8"), out_dir=tmp_path, samples=300)
-    by_mode = {s["quantization"]: s for s in convert_models(options)}
-    assert by_mode["float16"]["float_test_accuracy"] > 0.75  # 2 short epochs: ~0.79 seen
-    assert abs(by_mode["float16"]["accuracy_drop_pp"]) <= 0.1
-    assert by_mode["int8"]["accuracy_drop_pp"] <= 1.0
-    assert by_mode["int8"]["agreement_with_float"] >= 0.96
+    modes = (MODES["float16"], MODES["int8"])
+    options = ConvertOptions(model=path, modes=modes, out_dir=tmp_path, samples=300)
+    by_mode = {s.quantization: s for s in convert_models(options)}
+    assert by_mode["float16"].float_test_accuracy > 0.75  # 2 short epochs: ~0.79 seen
+    assert abs(by_mode["float16"].accuracy_drop_pp) <= 0.1
+    assert by_mode["int8"].accuracy_drop_pp <= 1.0
+    assert by_mode["int8"].agreement_with_float >= 0.96
     # TFLM has no float16 kernels: the sidecar says so, naming no scratch file that is gone.
-    assert by_mode["float16"]["runtimes"][MICRO_RUNTIME] is False
-    assert by_mode["float16"]["runtime_errors"][MICRO_RUNTIME].startswith("cannot load with")
+    assert by_mode["float16"].runtimes[MICRO_RUNTIME] is False
+    assert by_mode["float16"].runtime_errors[MICRO_RUNTIME].startswith("cannot load with")
 
 
 # --- the int8 route's pieces ----------------------------------------------------------------
@@ -333,7 +348,7 @@ def test_route_on_another_network_is_a_clear_error(tiny, tmp_path: Path):
 def test_output_grid_moves_only_the_output_quantization(tiny):
     from converter.convert import convert_bytes, set_output_grid
 
-    content = convert_bytes(tiny["model"], "int8-ptq", rep=tiny["rep"])
+    content = convert_bytes(tiny["model"], MODES["int8-ptq"], rep=tiny["rep"])
     changed = set_output_grid(content, low=-1.0, high=1.55)
     before, after = Classifier(content), Classifier(changed)
     assert after.output.scale == pytest.approx(2.55 / 255) and after.output.zero_point == -28

@@ -19,7 +19,7 @@ from PIL import Image
 
 from edge_runtime.classifier import Classifier, ModelError, dequantize, quantize, softmax
 from edge_runtime.vocab import MICRO_RUNTIME, PTQ_MODE, RUNTIMES
-from tests.conftest import ROOT, run_cli, write_video
+from tests.helpers import ROOT, run_cli, write_video
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INT8 = FIXTURES / "tiny_int8.tflite"
@@ -75,7 +75,7 @@ def test_int8_model_input_is_exact_for_raw_pixels():
 
 def test_classifier_reads_sidecar_and_predicts(tmp_path: Path):
     clf = Classifier.from_file(INT8)
-    assert clf.metadata["quantization"] == PTQ_MODE and clf.labels[9] == "Ankle boot"
+    assert clf.sidecar.quantization == PTQ_MODE and clf.labels[9] == "Ankle boot"
     batch = np.zeros((3, 28, 28, 1), np.uint8)
     probs = clf.probabilities(batch)
     assert probs.shape == (3, 10) and probs.dtype == np.float32
@@ -371,13 +371,13 @@ def webcam(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def test_opencv_frames_arrive_as_rgb(tmp_path: Path):
     """A lossless image sequence with distinct R, G, B must come back in RGB order."""
-    from edge_runtime.webcam import opencv_frames
+    from edge_runtime.sources import VideoFile
 
     frame = np.zeros((48, 64, 3), np.uint8)
     frame[..., 0], frame[..., 1], frame[..., 2] = 200, 100, 30  # R, G, B
     for i in range(3):
         Image.fromarray(frame).save(tmp_path / f"f{i:03d}.png")
-    got = list(opencv_frames(str(tmp_path / "f%03d.png")))
+    got = list(VideoFile(tmp_path / "f%03d.png").open())
     assert len(got) == 3
     np.testing.assert_array_equal(got[0], frame)
 
@@ -430,6 +430,8 @@ def test_webcam_memory_is_flat_over_thousands_of_frames(tmp_path: Path):
     code = (
         "import resource, sys\n"
         "from edge_runtime import webcam\n"
+        "from edge_runtime.options import WebcamOptions\n"
+        "from edge_runtime.sources import parse_source\n"
         "samples = []\n"
         "real = webcam.Classifier.probabilities\n"
         "def probe(self, batch, n=[0]):\n"
@@ -438,7 +440,8 @@ def test_webcam_memory_is_flat_over_thousands_of_frames(tmp_path: Path):
         "        samples.append(int(open('/proc/self/statm').read().split()[1]) * 4096)\n"
         "    return real(self, batch)\n"
         "webcam.Classifier.probabilities = probe\n"
-        f"options = webcam.WebcamOptions(model={str(INT8)!r}, source={str(clip)!r}, headless=True)\n"
+        f"source = parse_source({str(clip)!r})\n"
+        f"options = WebcamOptions(model={str(INT8)!r}, source=source, headless=True)\n"
         "s = webcam.run_webcam(options)\n"
         "print('FRAMES', s.frames, 'GROWTH', samples[1] - samples[0])\n"
     )

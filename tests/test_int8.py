@@ -17,21 +17,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.classifier import Classifier, read_sidecar
+from edge_runtime import vocab
+from edge_runtime.classifier import Classifier
 from edge_runtime.compare import agreement
-from edge_runtime.vocab import PTQ_MODE, ROUTE_MODE, RUNTIMES, TARGETS, model_file
+from edge_runtime.sidecar import read_sidecar
+from edge_runtime.vocab import MODES, PTQ_MODE, ROUTE_MODE, RUNTIMES, TARGETS
 from edge_runtime.worker import Job, run_job
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
-ARTIFACTS = ROOT / "artifacts"
-ROUTE = ARTIFACTS / model_file(ROUTE_MODE)
+ARTIFACTS = ROOT / vocab.ARTIFACTS
+ROUTE = ARTIFACTS / MODES[ROUTE_MODE].file
+PTQ = ARTIFACTS / MODES[PTQ_MODE].file
 
 
 @pytest.fixture(scope="module")
 def real(dataset) -> dict:
-    """The trained Keras model's answers and the route model, from ``artifacts/``."""
-    needed = [ARTIFACTS / "model.keras", ROUTE, ARTIFACTS / model_file(PTQ_MODE)]
+    """The trained Keras model's answers and the route model, from ``artifacts/``: every test
+    here goes through this, so that a missing artifact fails (CI) or skips with one message."""
+    needed = [ARTIFACTS / "model.keras", ROUTE, PTQ, ROUTE.with_suffix(".cc")]
+    needed.append(ARTIFACTS / "int8_debug.json")
     missing = [p for p in needed if not p.is_file()]
     if missing:
         message = f"{missing[0]} is missing: `make test` converts the real model first"
@@ -48,7 +53,7 @@ def real(dataset) -> dict:
     return {"x": x, "y": dataset.y_test, "float_pred": float_pred}
 
 
-def test_the_route_model_is_full_int8_with_int8_io():
+def test_the_route_model_is_full_int8_with_int8_io(real):
     from ai_edge_litert.interpreter import Interpreter
 
     clf = Classifier.from_file(ROUTE)
@@ -62,16 +67,16 @@ def test_the_route_model_is_full_int8_with_int8_io():
 
 def test_int8_is_as_accurate_as_float(real):
     clf = Classifier.from_file(ROUTE)
-    assert clf.metadata["output_is"] == "logits"
+    assert clf.sidecar.output_is == "logits"
     pred = clf.predict_classes(real["x"])
     drop_pp = (np.mean(real["float_pred"] == real["y"]) - np.mean(pred == real["y"])) * 100
     agreement_with_float = float(np.mean(pred == real["float_pred"]))
     assert TARGETS["int8_drop_pp"].met(drop_pp), f"drop {drop_pp:.2f} pp"
     assert TARGETS["int8_agreement"].met(agreement_with_float), agreement_with_float
     # The sidecar reports the same numbers this test measured.
-    assert clf.metadata["agreement_with_float"] == pytest.approx(agreement_with_float)
-    assert clf.metadata["accuracy_drop_pp"] == pytest.approx(drop_pp, abs=1e-3)
-    assert all(check["met"] for check in clf.metadata["targets"]), clf.metadata["targets"]
+    assert clf.sidecar.agreement_with_float == pytest.approx(agreement_with_float)
+    assert clf.sidecar.accuracy_drop_pp == pytest.approx(drop_pp, abs=1e-3)
+    assert all(check["met"] for check in clf.sidecar.targets), clf.sidecar.targets
 
 
 def test_the_same_answer_on_every_runtime(real, tmp_path: Path):
@@ -87,29 +92,29 @@ def test_the_same_answer_on_every_runtime(real, tmp_path: Path):
             outputs=str(tmp_path / f"{runtime}.npy"),
         )
         report = run_job(job)
-        assert report["ok"], report
+        assert report.ok, report
         outputs[runtime] = np.load(tmp_path / f"{runtime}.npy")
-        arena = report["arena_bytes"] or arena
-    scale = read_sidecar(ROUTE)["output"]["scale"]
+        arena = report.arena_bytes or arena
+    scale = read_sidecar(ROUTE).output.scale
     for a, b in itertools.combinations(outputs, 2):
         pair = agreement(outputs[a], outputs[b], scale=scale)
-        assert TARGETS["cross_argmax"].met(pair["argmax_agreement"]), (a, b, pair)
-        assert TARGETS["cross_steps"].met(pair["max_diff_steps"]), (a, b, pair)
-    assert arena == read_sidecar(ROUTE)["microcontroller"]["arena_bytes"] > 0
+        assert TARGETS["cross_argmax"].met(pair.argmax_agreement), (a, b, pair)
+        assert TARGETS["cross_steps"].met(pair.max_diff_steps), (a, b, pair)
+    assert arena == read_sidecar(ROUTE).microcontroller["arena_bytes"] > 0
 
 
-def test_ptq_stays_available_and_the_route_beats_it():
-    ptq, route = read_sidecar(ARTIFACTS / model_file(PTQ_MODE)), read_sidecar(ROUTE)
-    assert ptq["quantization"] == PTQ_MODE and ptq["output_is"] == "probabilities"
-    assert route["agreement_with_float"] > ptq["agreement_with_float"]
-    assert route["microcontroller"]["arena_bytes"] < ptq["microcontroller"]["arena_bytes"]
+def test_ptq_stays_available_and_the_route_beats_it(real):
+    ptq, route = read_sidecar(PTQ), read_sidecar(ROUTE)
+    assert ptq.quantization == PTQ_MODE and ptq.output_is == "probabilities"
+    assert route.agreement_with_float > ptq.agreement_with_float
+    assert route.microcontroller["arena_bytes"] < ptq.microcontroller["arena_bytes"]
     debug = json.loads((ARTIFACTS / "int8_debug.json").read_text())
     before, after = debug["models"][PTQ_MODE], debug["models"][ROUTE_MODE]
     assert after[-1]["layer"] == "logits" and before[-2]["layer"] == "logits"
     assert after[-1]["rmse_steps"] < before[-2]["rmse_steps"], "less error reaches the logits"
 
 
-def test_c_array_holds_exactly_the_model():
+def test_c_array_holds_exactly_the_model(real):
     source = ROUTE.with_suffix(".cc").read_text()
     array = source.split("{", 1)[1].split("}", 1)[0]
     assert bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", array)) == ROUTE.read_bytes()

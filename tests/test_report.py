@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from benchmarks.bench import markdown, tables
+from benchmarks.measure import Result
+from benchmarks.tables import markdown, tables
 from edge_runtime import CLASS_NAMES
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from trainer.plots import PLOTS
 from trainer.report import inline, render
 
@@ -65,7 +66,8 @@ def bench_result() -> dict:
         "recommendation": "deploy **int8**",
         "plots": ["plots/bench_size.png", "plots/bench_latency.png"],
     }
-    result["tables"] = tables(result)
+    typed = Result.from_json(result)
+    result["tables"] = [t.to_json() for t in tables(typed)]
     return result
 
 
@@ -184,7 +186,7 @@ def test_sections_appear_only_with_their_data(artifacts: Path):
 
 def test_markdown_and_report_show_the_same_tables(artifacts: Path):
     result = bench_result()
-    md, page = markdown(result), render(artifacts)
+    md, page = markdown(Result.from_json(result)), render(artifacts)
     for table in result["tables"]:
         for row in table["rows"]:
             assert "| " + " | ".join(row) + " |" in md

@@ -29,7 +29,7 @@ from edge_runtime.classifier import Classifier
 from edge_runtime.serve import ServeOptions, create_app, systemd_unit, v2
 from edge_runtime.serve.security import COOKIE, whole_number
 from edge_runtime.vocab import PTQ_MODE
-from tests.conftest import ROOT, TINY_INT8, live_server, run_cli, scene, write_video
+from tests.helpers import ROOT, TINY_INT8, live_server, run_cli, scene, write_video
 
 INT8 = TINY_INT8
 TOKEN = "s3cret-token"
@@ -668,6 +668,73 @@ def test_systemd_unit_verifies(tmp_path: Path):
         if "fmnist-edge.service" in line
     ]
     assert verify.returncode == 0 and not problems, verify.stdout + verify.stderr
+
+
+def test_systemd_unit_parses_back_into_the_same_options(tmp_path: Path, monkeypatch):
+    """ExecStart, read as systemd reads it and parsed by the CLI, gives the options back."""
+    import shlex
+
+    from edge_runtime.cli import serve
+    from edge_runtime.cli_support import options_from
+    from edge_runtime.serve.server import service_options
+    from edge_runtime.sources import parse_source
+
+    folder = tmp_path / "my models, 100% tested"  # a space, a comma and a systemd specifier
+    folder.mkdir()
+    for ext in (".tflite", ".json"):
+        shutil.copy(INT8.with_suffix(ext), folder / f"m{ext}")
+    monkeypatch.chdir(tmp_path)
+    options = ServeOptions(
+        model=Path(folder.name) / "m.tflite",  # relative: the unit makes it absolute
+        host="0.0.0.0",
+        port=8443,
+        source=parse_source("clip.avi"),
+        loop=True,
+        threads=2,
+        runtime="tflite-runtime",
+        max_upload_mb=2.5,
+        token="not-in-the-unit",
+    )
+    unit = systemd_unit(options)
+    line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    words = [
+        w.replace("%%", "%").replace("$$", "$") for w in shlex.split(line[len("ExecStart=") :])
+    ]
+    args = words[words.index("serve") + 1 :]
+    monkeypatch.delenv("FMNIST_TOKEN", raising=False)
+    parsed = options_from(serve.make_context("serve", args), besides=("unit",))
+    assert parsed == service_options(options)
+    assert parsed.model.is_absolute() and parsed.source.path == tmp_path / "clip.avi"
+    assert parsed.token is None and "not-in-the-unit" not in unit
+
+
+def test_a_client_that_goes_away_mid_upload_is_one_log_line():
+    import socket
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "serve", "--model", str(INT8), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().split(" on ", 1)[1].strip().rstrip("/")
+        port = int(url.rsplit(":", 1)[1])
+        paths = ("/api/classify", "/v2/models/fmnist/infer")
+        for path in paths:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                sock.sendall(f"{head}Content-Length: 100000\r\n\r\n".encode() + b"\x89PNG")
+                time.sleep(0.3)
+        time.sleep(0.3)
+        assert httpx.get(f"{url}/api/info").status_code == 200  # and it goes on serving
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and "ERROR" not in err, err
+    gone = [line for line in lines if "disconnected during POST" in line]
+    assert [line.rsplit(" ", 1)[1] for line in gone] == list(paths), err
 
 
 def test_systemd_unit_low_port_gets_only_that_capability():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, run_cli
+from tests.helpers import cli, run_cli
 from trainer.data import FILES, _file_in, read_payload
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.vocab import ARTIFACTS
+from trainer.batches import AUGMENTATIONS
 from trainer.data import DataError
-from trainer.train import AUGMENTATIONS, TrainConfig
+from trainer.train import TrainConfig
 
-ARTIFACTS = Path("artifacts")
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -61,7 +62,7 @@ def data_fetch(data_dir: Path | None) -> None:
     click.echo(f"Fashion-MNIST verified in {found.source} ({found.how_found})")
 
 
-@main.command(cls=OptionsCommand)
+@main.command(cls=OptionsCommand, options=TrainConfig)
 @click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs)
 @click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size)
 @click.option(
@@ -104,7 +105,7 @@ def fit(ctx: click.Context) -> None:
     """
     from trainer.train import run
 
-    config = options_from(ctx, TrainConfig, besides=("data_dir", "out_dir"))
+    config = options_from(ctx, besides=("data_dir", "out_dir"))
     run(config, ctx.params["out_dir"], ctx.params["data_dir"])
 
 

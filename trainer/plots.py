@@ -1,7 +1,5 @@
-"""Every plot, saved one way: the Agg backend and an atomic write (:func:`save_figure`).
-
-The training plots live here too; ``fmnist-train fit`` writes them under ``plots/`` beside its
-other artifacts, and the report only embeds them.
+"""The training plots: ``fmnist-train fit`` writes them under ``plots/`` beside its other
+artifacts, and the report only embeds them. Each is saved by :func:`trainer.figures.save_figure`.
 """
 
 from __future__ import annotations
@@ -11,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime import CLASS_NAMES
-from edge_runtime.atomic import atomic_path
 from edge_runtime.preprocess import model_input
+from trainer.batches import make_dataset
 from trainer.data import Dataset, class_counts
+from trainer.figures import pyplot, save_figure
 from trainer.metrics import confusion_matrix, most_confused_pairs
 
 PLOTS = (
@@ -26,28 +25,6 @@ PLOTS = (
     ("misclassified", "Misclassified test images (true → predicted)"),
 )
 """The training plots: file stem under ``plots/`` and title."""
-
-
-def pyplot():  # noqa: ANN201 - the matplotlib.pyplot module, imported lazily
-    """``matplotlib.pyplot`` on the Agg backend: no display on a CI box or a headless Pi."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
-    """Write ``fig`` to ``path`` (PNG) atomically, then close it. Every plot is saved here.
-
-    Returns:
-        ``path``.
-    """
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-    pyplot().close(fig)
-    return path
 
 
 def _grid(
@@ -113,8 +90,6 @@ def _photo_style(image: np.ndarray) -> np.ndarray:
 def plot_preprocessing(data: Dataset, path: Path, *, seed: int = 0, examples: int = 5) -> None:
     """Raw pixels, the 0–1 values the model computes on, augmented versions, and the photo path."""
     plt = pyplot()
-
-    from trainer.train import make_dataset
 
     idx = [int(np.flatnonzero(data.y_train == c)[0]) for c in range(examples)]
     raw = model_input(data.x_train[idx])

@@ -19,9 +19,18 @@ from typing import Any
 
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
-from edge_runtime.classifier import sidecar_path
-from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES, model_files
+from edge_runtime.sidecar import read_sidecar
+from edge_runtime.vocab import DEFAULT_RUNTIME, model_files
 from trainer.plots import PLOTS
+from trainer.tables import (
+    Table,
+    cross_runtime_table,
+    layer_error_table,
+    microcontroller_table,
+    models_table,
+    per_class_delta_table,
+    route_table,
+)
 
 REQUIRED = ("metrics.json", "model_summary.txt")
 """Training artifacts the report cannot do without."""
@@ -54,11 +63,15 @@ def inline(text: object) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
 
 
-def table(columns: list[str], rows: list[list[object]]) -> str:
-    """An HTML table; every cell is escaped (see :func:`inline`)."""
-    head = "".join(f"<th>{inline(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def table(t: Table, *, level: int = 3) -> str:
+    """A :class:`~trainer.tables.Table` as HTML under an ``<h{level}>`` title (the one HTML
+    table renderer); every cell is escaped (see :func:`inline`)."""
+    head = "".join(f"<th>{inline(c)}</th>" for c in t.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in t.rows
+    )
+    title = f"<h{level}>{inline(t.title)}</h{level}>" if t.title else ""
+    return f"{title}<table><tr>{head}</tr>{body}</table>"
 
 
 def targets(checks: list[dict[str, Any]]) -> str:
@@ -90,26 +103,22 @@ def training_section(out_dir: Path, metrics: dict[str, Any]) -> str:
             f"({html.escape(data['how_found'])}); SHA-256 of all four decompressed files "
             "verified.</p>"
             + table(
-                ["class", "train", "test"],
-                [
-                    list(row)
-                    for row in zip(
-                        CLASS_NAMES, data["train_counts"], data["test_counts"], strict=True
-                    )
-                ],
+                Table.of(
+                    "",
+                    ("class", "train", "test"),
+                    zip(CLASS_NAMES, data["train_counts"], data["test_counts"], strict=True),
+                )
             )
         )
     summary = (out_dir / "model_summary.txt").read_text(encoding="utf-8")
     parts.append(f"<h3>Model</h3><pre>{html.escape(summary)}</pre>")
-    parts.append(
-        "<h3>Recipe</h3>" + table(["setting", "value"], list(map(list, metrics["config"].items())))
-    )
-    per_class = [
-        [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
+    parts.append(table(Table.of("Recipe", ("setting", "value"), metrics["config"].items())))
+    per_class = (
+        (n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"])
         for n, v in metrics["per_class"].items()
-    ]
+    )
     parts.append(
-        "<h3>Metrics</h3>" + table(["class", "precision", "recall", "F1", "support"], per_class)
+        table(Table.of("Metrics", ("class", "precision", "recall", "F1", "support"), per_class))
     )
     parts.append(
         f"<h3>Classification report</h3><pre>{html.escape(metrics['classification_report'])}</pre>"
@@ -122,51 +131,21 @@ def training_section(out_dir: Path, metrics: dict[str, Any]) -> str:
     return section("Training", "\n".join(parts))
 
 
-def _steps(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
-
-
 def conversion_section(out_dir: Path) -> str:
     """Every converted model from its sidecar: accuracy, targets, PTQ against the int8 route,
     where the int8 error sits, the runtimes' agreement and the microcontroller footprint."""
-    sidecars = [json.loads(sidecar_path(p).read_text()) for _, p in model_files(out_dir)]
+    sidecars = [read_sidecar(p) for _, p in model_files(out_dir)]
     if not sidecars:
         return ""
-    runtimes = list(RUNTIMES)
-    rows = [
-        [
-            s["quantization"],
-            f"{s['size_bytes']:,}",
-            f"{s['test_accuracy']:.4f}",
-            f"{s['accuracy_drop_pp']:+.2f}",
-            f"{s['agreement_with_float']:.4f}",
-            s["input"]["dtype"],
-            s.get("output_is", "probabilities"),
-            *("yes" if s["runtimes"].get(n) else "no" for n in runtimes),
-        ]
-        for s in sidecars
-    ]
     parts = [
-        f"<p>Float Keras test accuracy {sidecars[0]['float_test_accuracy']:.4f}. Each model ran "
+        f"<p>Float Keras test accuracy {sidecars[0].float_test_accuracy:.4f}. Each model ran "
         f"all 10,000 test images on every runtime marked yes below, each in a worker process "
         f"through the edge runtime's Classifier; the accuracy columns are {DEFAULT_RUNTIME}'s."
         "</p>",
-        table(
-            [
-                "mode",
-                "bytes",
-                "accuracy",
-                "drop (pp)",
-                "agreement with float",
-                "input",
-                "output",
-                *(f"loads on {n}" for n in runtimes),
-            ],
-            rows,
-        ),
-        targets([c for s in sidecars for c in s.get("targets", [])]),
+        table(models_table(sidecars)),
+        targets([c for s in sidecars for c in s.targets]),
     ]
-    route = next((s["route"] for s in sidecars if s.get("route")), None)
+    route = next((s.route for s in sidecars if s.route), None)
     if route:
         tuned = route["qat"][0]
         parts.append(
@@ -177,29 +156,7 @@ def conversion_section(out_dir: Path) -> str:
             f"{len(route['candidates'])} seeds; each seed's logit grid set from the runtimes' "
             "largest difference on held-out images; kept: the seed whose runtimes disagreed least on "
             f"the {route['holdout_images']:,} held-out training images:</p>"
-            + table(
-                [
-                    "seed",
-                    "logit step",
-                    "drop (pp)",
-                    "agreement",
-                    "answers differing",
-                    "steps apart",
-                    "kept",
-                ],
-                [
-                    [
-                        c["seed"],
-                        f"{c['step']:.4f}",
-                        f"{c['drop_pp']:+.2f}",
-                        f"{c['agreement']:.4f}",
-                        c["flips"],
-                        _steps(c["cross_steps"]),
-                        "yes" if c.get("chosen") else "",
-                    ]
-                    for c in route["candidates"]
-                ],
-            )
+            + table(route_table(route), level=4)
         )
     debug = out_dir / "int8_debug.json"
     if debug.is_file():
@@ -208,69 +165,19 @@ def conversion_section(out_dir: Path) -> str:
             f"<h3>Where the int8 error sits</h3><p>{html.escape(report['measure'])}; "
             f"{report['images']} test images, {html.escape(report['kernels'])} kernels.</p>"
         )
-        for mode, layers in report["models"].items():
-            parts.append(
-                f"<h4>{html.escape(mode)}</h4>"
-                + table(
-                    ["layer", "op", "RMSE (steps)", "max (steps)"],
-                    [
-                        [r["layer"], r["op"], f"{r['rmse_steps']:.3f}", f"{r['max_steps']:.1f}"]
-                        for r in layers
-                    ],
-                )
-            )
+        parts += [
+            table(layer_error_table(mode, layers), level=4)
+            for mode, layers in report["models"].items()
+        ]
     if (out_dir / "int8_debug.png").is_file():
         parts.append(figure(out_dir / "int8_debug.png", "int8 error per layer, before and after"))
-    pairs = [(s["quantization"], p) for s in sidecars for p in s.get("cross_runtime") or []]
+    pairs = [(s.quantization, p) for s in sidecars for p in s.cross_runtime]
     if pairs:
-        parts.append(
-            "<h3>The same answer on every runtime (all 10,000 test images)</h3>"
-            + table(
-                [
-                    "mode",
-                    "runtimes",
-                    "argmax agreement",
-                    "max difference (steps)",
-                    "bit-identical images",
-                ],
-                [
-                    [
-                        mode,
-                        " vs ".join(p["runtimes"]),
-                        f"{p['argmax_agreement']:.4f}",
-                        _steps(p["max_diff_steps"]),
-                        f"{p['bit_identical']:.4f}",
-                    ]
-                    for mode, p in pairs
-                ],
-            )
-        )
-    micro = [s for s in sidecars if s.get("microcontroller")]
-    if micro:
-        parts.append(
-            "<h3>Microcontroller footprint (TensorFlow Lite Micro's interpreter, measured)</h3>"
-            + table(
-                ["mode", "flash: model bytes", "RAM: tensor arena bytes"],
-                [
-                    [
-                        s["quantization"],
-                        f"{s['microcontroller']['flash_bytes']:,}",
-                        f"{s['microcontroller']['arena_bytes']:,}",
-                    ]
-                    for s in micro
-                ],
-            )
-        )
-    parts.append(
-        "<h3>Per-class accuracy change vs float (pp)</h3>"
-        + table(
-            ["mode", *CLASS_NAMES],
-            [
-                [s["quantization"], *(f"{s['per_class_delta_pp'][n]:+.1f}" for n in CLASS_NAMES)]
-                for s in sidecars
-            ],
-        )
-    )
+        title = "The same answer on every runtime (all 10,000 test images)"
+        parts.append(table(cross_runtime_table(title, pairs)))
+    if any(s.microcontroller for s in sidecars):
+        parts.append(table(microcontroller_table(sidecars)))
+    parts.append(table(per_class_delta_table(sidecars)))
     return section("Quantized models", "\n".join(parts))
 
 
@@ -285,8 +192,7 @@ def benchmark_section(out_dir: Path) -> str:
         f"<p>{html.escape(str(m['cpu']))}, {m['cores']} cores, {html.escape(str(m['machine']))}; "
         f"{result['test_images']:,} test images; {html.escape(result['note'])}.</p>"
     ]
-    for t in result["tables"]:
-        parts.append(f"<h3>{inline(t['title'])}</h3>" + table(t["columns"], t["rows"]))
+    parts += [table(Table.from_json(t)) for t in result["tables"]]
     parts.append("<h3>Targets</h3>" + targets(result["targets"]))
     parts.append(f"<h3>What to deploy</h3><p>{inline(result['recommendation'])}</p>")
     parts += [

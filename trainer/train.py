@@ -20,15 +20,13 @@ from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
+from trainer.batches import make_dataset
 from trainer.data import Dataset, load_data, stratified_indices, summary
 from trainer.metrics import summarize
 from trainer.plots import write_plots
 
 if TYPE_CHECKING:
     import keras
-    import tensorflow as tf
-
-AUGMENTATIONS = ("none", "flip", "flip-shift")
 
 
 @dataclass(frozen=True)
@@ -85,49 +83,6 @@ def split_validation(
     keep = np.ones(len(y), bool)
     keep[val] = False
     return x[keep], y[keep], x[val], y[val]
-
-
-def make_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    *,
-    shuffle: bool = False,
-    augment: str = "none",
-    seed: int = 0,
-) -> tf.data.Dataset:
-    """A batched ``tf.data`` pipeline of (float32 raw 0–255 pixels (N,28,28,1), one-hot labels).
-
-    Args:
-        x: Model input, uint8 (N, 28, 28, 1), as made by :func:`edge_runtime.preprocess.model_input`.
-        y: Class ids (N,).
-        batch_size: Images per batch.
-        shuffle: Reshuffle every epoch (training only).
-        augment: One of :data:`AUGMENTATIONS`, applied per image.
-        seed: Seed for shuffling and augmentation.
-    """
-    import tensorflow as tf
-
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-
-    def flip(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return tf.image.random_flip_left_right(image, seed=seed), label
-
-    def shift(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        padded = tf.pad(image, [[2, 2], [2, 2], [0, 0]])
-        return tf.image.random_crop(padded, tf.shape(image), seed=seed + 1), label
-
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if augment != "none":
-        ds = ds.map(flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if augment == "flip-shift":
-            ds = ds.map(shift, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    classes = len(CLASS_NAMES)
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, classes)))
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def set_determinism(seed: int) -> None:

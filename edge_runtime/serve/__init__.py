@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from edge_runtime.serve.app import ServeOptions, create_app
+from edge_runtime.options import ServeOptions
+from edge_runtime.serve.app import create_app
 from edge_runtime.serve.server import SERVICE_ENV, run_server, systemd_unit
 
 __all__ = ["SERVICE_ENV", "ServeOptions", "create_app", "run_server", "systemd_unit"]

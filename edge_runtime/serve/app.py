@@ -15,9 +15,9 @@ import base64
 import contextlib
 import importlib.metadata
 import io
+import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_runtime.classifier import ModelOptions
+from edge_runtime.options import ServeOptions
 from edge_runtime.preprocess import ImageError, decode_image, model_input
 from edge_runtime.serve import v2
 from edge_runtime.serve.camera import CameraWorker, FrameHub
@@ -46,7 +46,6 @@ from edge_runtime.serve.security import (
     session_cookie,
     whole_number,
 )
-from edge_runtime.webcam import is_camera, open_frames
 
 STATIC = Path(__file__).parent / "static"
 MAX_FILES = 32
@@ -62,49 +61,6 @@ PAGE_HEADERS = {
     "cache-control": "no-cache",
 }
 V2_MODEL = f"/v2/models/{v2.MODEL}"
-ENDPOINTS = (
-    "/",
-    "/api/info",
-    "/api/classify",
-    "/api/session",
-    "/api/stream",
-    "/api/latest",
-    "/metrics",
-    "/v2",
-    "/v2/health/live",
-    "/v2/health/ready",
-    V2_MODEL,
-    f"{V2_MODEL}/ready",
-    f"{V2_MODEL}/infer",
-    f"{V2_MODEL}/versions/{v2.VERSION}",
-    f"{V2_MODEL}/versions/{v2.VERSION}/ready",
-    f"{V2_MODEL}/versions/{v2.VERSION}/infer",
-    *(f"/static/{p.name}" for p in sorted(STATIC.iterdir())),
-)
-"""The routes: they are the contract clients depend on, and the metrics' endpoint labels."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServeOptions(ModelOptions):
-    """Options of ``fmnist-edge serve`` (model, threads and runtime: see ModelOptions).
-
-    Attributes:
-        host: Address to listen on; 127.0.0.1 keeps it on this machine.
-        port: TCP port (0: any free port).
-        source: A camera to classify live (``0``, ``/dev/videoN``, a video file, ``picamera``),
-            or None for the API and upload page only.
-        loop: Start a video file over when it ends.
-        token: Required as ``Authorization: Bearer TOKEN`` (or the page's cookie) on ``/api``,
-            ``/v2`` (health aside) and ``/metrics``; None leaves them open.
-        max_upload_mb: Request bodies over this many MiB are refused with 413.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8080
-    source: str | None = None
-    loop: bool = False
-    token: str | None = None
-    max_upload_mb: float = 10.0
 
 
 class ApiError(Exception):
@@ -128,27 +84,28 @@ class Service:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.classifier = options.load()
-        self.metrics = Metrics(ENDPOINTS)
+        self.metrics = Metrics(endpoints(ROUTES))
         self.started = time.time()
         self.hub: FrameHub | None = None
         self.camera: CameraWorker | None = None
-        meta = self.classifier.metadata or {}
+        sidecar = self.classifier.sidecar
+        assert sidecar is not None  # loaded from a file: it has its sidecar
         self.model_info = {
             "path": str(Path(options.model).resolve()),
-            "quantization": meta.get("quantization"),
-            "size_bytes": meta.get("size_bytes"),
-            "sha256": meta.get("sha256", {}).get("tflite"),
+            "quantization": sidecar.quantization,
+            "size_bytes": sidecar.size_bytes,
+            "sha256": sidecar.tflite_sha256,
             "labels": list(self.classifier.labels),
-            "input": self.classifier.input.as_json(),
-            "output": self.classifier.output.as_json(),
-            "test_accuracy": meta.get("test_accuracy"),
-            "agreement_with_float": meta.get("agreement_with_float"),
+            "input": self.classifier.input.info().to_json(),
+            "output": self.classifier.output.info().to_json(),
+            "test_accuracy": sidecar.test_accuracy,
+            "agreement_with_float": sidecar.agreement_with_float,
         }
         self.metrics.model.info(
             {
                 "model": Path(options.model).name,
-                "quantization": str(meta.get("quantization")),
-                "sha256": str(self.model_info["sha256"]),
+                "quantization": sidecar.quantization,
+                "sha256": sidecar.tflite_sha256,
                 "runtime": self.classifier.runtime,
                 "runtime_version": self.classifier.runtime_version,
             }
@@ -169,8 +126,8 @@ class Service:
         if source is None:
             return
         self.camera = CameraWorker(
-            lambda: open_frames(source, pace=True, loop=loop),
-            ends=not is_camera(source) and not loop,
+            lambda: source.open(pace=True, loop=loop),
+            ends=source.ends and not loop,
             classifier=self.options.load(),
             hub=self.hub,
             metrics=self.metrics,
@@ -213,7 +170,7 @@ async def info(request: Request) -> Response:
             "runtime": service.classifier.runtime,
             "runtime_version": service.classifier.runtime_version,
             "threads": service.options.threads,
-            "source": service.options.source,
+            "source": None if service.options.source is None else str(service.options.source),
             "camera": hub.camera.as_json() if hub and service.options.source else None,
             "uptime_s": round(time.time() - service.started, 1),
             "token_required": service.options.token is not None,
@@ -406,6 +363,55 @@ async def too_large(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, 413)
 
 
+LOG = logging.getLogger("uvicorn.error")
+"""uvicorn's own log (level and format as ``serve`` configured it)."""
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A client that went away mid-upload: one line in the log, not a traceback. Nobody is
+    left to read the answer (its status, 499 as nginx names it, shows only in the metrics)."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    LOG.warning("%s disconnected during %s %s", client, request.method, request.url.path)
+    return Response(status_code=499)
+
+
+ROUTES = [
+    Route("/", page),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    Route("/api/info", info),
+    Route("/api/session", session, methods=["POST", "DELETE"]),
+    Route("/api/classify", classify, methods=["POST"]),
+    Route("/api/latest", latest),
+    Route("/api/stream", stream),
+    Route("/metrics", metrics),
+    Route("/v2", v2_server),
+    Route("/v2/health/live", v2_health),
+    Route("/v2/health/ready", v2_health),
+    *(
+        route
+        for prefix in (V2_MODEL, f"{V2_MODEL}/versions/{v2.VERSION}")
+        for route in (
+            Route(prefix, v2_model),
+            Route(f"{prefix}/ready", v2_health),
+            Route(f"{prefix}/infer", v2_infer, methods=["POST"]),
+        )
+    ),
+]
+"""The routes: they are the contract clients depend on."""
+
+
+def endpoints(routes: list[Route | Mount]) -> tuple[str, ...]:
+    """Every path the routes serve, static files included: the metrics' endpoint labels."""
+    paths: list[str] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            static = Path(route.app.directory)  # type: ignore[attr-defined]
+            paths += [f"{route.path}/{p.name}" for p in sorted(static.iterdir())]
+        else:
+            paths.append(route.path)
+    return tuple(paths)
+
+
 def create_app(options: ServeOptions) -> Starlette:
     """The app for ``options``. Loads the model now; starts the camera when the app starts.
 
@@ -430,33 +436,15 @@ def create_app(options: ServeOptions) -> Starlette:
             )
         )
     middleware.append(Middleware(BodyLimit, max_bytes=int(options.max_upload_mb * 2**20)))
-    routes = [
-        Route("/", page),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/api/info", info),
-        Route("/api/session", session, methods=["POST", "DELETE"]),
-        Route("/api/classify", classify, methods=["POST"]),
-        Route("/api/latest", latest),
-        Route("/api/stream", stream),
-        Route("/metrics", metrics),
-        Route("/v2", v2_server),
-        Route("/v2/health/live", v2_health),
-        Route("/v2/health/ready", v2_health),
-    ]
-    for prefix in (V2_MODEL, f"{V2_MODEL}/versions/{v2.VERSION}"):
-        routes += [
-            Route(prefix, v2_model),
-            Route(f"{prefix}/ready", v2_health),
-            Route(f"{prefix}/infer", v2_infer, methods=["POST"]),
-        ]
     app = Starlette(
-        routes=routes,
+        routes=ROUTES,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error,
             HTTPException: http_error,
             BodyTooLarge: too_large,
+            ClientDisconnect: client_gone,
         },
     )
     app.state.service = service

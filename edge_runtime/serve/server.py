@@ -15,11 +15,13 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from edge_runtime.serve.app import ServeOptions, create_app
-from edge_runtime.webcam import check_source
+from edge_runtime.cli_support import command_line
+from edge_runtime.options import ServeOptions
+from edge_runtime.serve.app import create_app
 
 GRACE_S = 5
 """Seconds the requests in flight get to finish after a stop signal."""
@@ -88,7 +90,7 @@ def run_server(options: ServeOptions) -> None:
     import uvicorn
 
     if options.source is not None:
-        check_source(options.source)
+        options.source.check()
     app = create_app(options)
     sock = bind(options.host, options.port)
     service = app.state.service
@@ -154,24 +156,31 @@ def _service_user(model: Path) -> tuple[str, bool]:
     return "fmnist", False
 
 
+def service_options(options: ServeOptions) -> ServeOptions:
+    """``options`` as a service runs them: every path absolute, and no token (it is read from
+    :data:`SERVICE_ENV`)."""
+    source = None if options.source is None else options.source.absolute()
+    return replace(options, model=Path(options.model).resolve(), source=source, token=None)
+
+
+def exec_start(options: ServeOptions) -> list[str]:
+    """The command line of the service: this venv's ``fmnist-edge serve`` with ``options``,
+    every flag derived from the ``serve`` command's own declaration."""
+    from edge_runtime.cli import serve
+
+    script = Path(sys.executable).parent / "fmnist-edge"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "edge_runtime.cli"]
+    return [*command, "serve", *command_line(serve, service_options(options), leave_out=("token",))]
+
+
 def systemd_unit(options: ServeOptions) -> str:
     """A systemd unit that runs ``fmnist-edge serve`` with ``options`` from this environment.
 
     Paths are absolute (this venv's ``fmnist-edge``, the model, a video source); the token, if
     any, is read from :data:`SERVICE_ENV`, never written into the unit.
     """
+    command = exec_start(options)
     model = Path(options.model).resolve()
-    script = Path(sys.executable).parent / "fmnist-edge"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "edge_runtime.cli"]
-    command += ["serve", "--model", str(model), "--host", options.host, "--port", str(options.port)]
-    if options.source is not None:
-        is_file = Path(options.source).is_file()
-        command += ["--source", str(Path(options.source).resolve()) if is_file else options.source]
-    if options.loop:
-        command.append("--loop")
-    command += ["--threads", str(options.threads), "--max-upload-mb", f"{options.max_upload_mb:g}"]
-    if options.runtime is not None:
-        command += ["--runtime", options.runtime]
     user, exists = _service_user(model)
     low_port = 0 < options.port < 1024
     lines = [

@@ -8,10 +8,11 @@
 and TensorFlow Lite Micro where it is installed (x86: it has no aarch64 wheel).
 ``compare`` requires, for every model and runtime, the targets of
 :data:`edge_runtime.vocab.TARGETS` between the two architectures (argmax agreement ≥ 99.9%;
-quantized outputs within 2 steps, float ones within 1e-4, 0.01 for the dynamic-range model).
-For the shipped int8 model it also requires them of every other pair that involves the second
-architecture (its two runtimes against each other, and against x86's other runtimes, TFLite Micro
-included); for the other quantized models those pairs are measured and shown, not required.
+quantized outputs within 2 steps, float ones within their mode's ``float_tolerance``). For a
+mode with cross-runtime targets (the shipped int8 model) it also requires them of every other
+pair that involves the second architecture (its two runtimes against each other, and against
+x86's other runtimes, TFLite Micro included); for the other quantized models those pairs are
+measured and shown, not required.
 It writes what it measured to ``artifacts/crosscheck_arm64.json`` when that folder exists, for
 ``fmnist-bench`` and the report.
 """
@@ -27,31 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime import vocab
 from edge_runtime.atomic import write_text
-from edge_runtime.classifier import Classifier, RuntimeMissingError, read_sidecar
+from edge_runtime.classifier import Classifier, RuntimeMissingError
 from edge_runtime.compare import agreement
 from edge_runtime.preprocess import model_input
-from edge_runtime.vocab import (
-    HYBRID_MODE,
-    MICRO_RUNTIME,
-    ROUTE_MODE,
-    RUNTIMES,
-    TARGETS,
-    model_file,
-    model_files,
-)
+from edge_runtime.sidecar import read_sidecar
+from edge_runtime.vocab import MICRO_RUNTIME, MODES, RUNTIMES, TARGETS, model_files
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = ROOT / vocab.ARTIFACTS
 FIXTURES = [ROOT / "tests/fixtures/tiny_int8.tflite", ROOT / "tests/fixtures/tiny_float32.tflite"]
 PI_RUNTIMES = [r.name for r in RUNTIMES.values() if r.automatic]
-FLOAT_TOLERANCE = 1e-4
-"""Largest difference allowed between float outputs of the two architectures."""
-HYBRID_TOLERANCE = 0.01
-"""The same for the dynamic-range model: its hybrid kernels quantize activations on the fly,
-each architecture with its own rounding (tflite-runtime: 0.0036 measured)."""
-HYBRID_MODEL = model_file(HYBRID_MODE)
-ROUTE_MODEL = model_file(ROUTE_MODE)
 
 
 def models() -> list[tuple[Path, int]]:
@@ -67,7 +55,7 @@ def dump(out: Path) -> None:
     for model, count in models():
         # TFLite Micro only for quantized outputs: float ones are compared runtime to same
         # runtime across architectures, and TFLM has no aarch64 build (nor float16 kernels).
-        quantized = bool(read_sidecar(model)["output"]["scale"])
+        quantized = bool(read_sidecar(model).output.scale)
         for runtime in [*PI_RUNTIMES, *([MICRO_RUNTIME] if quantized else [])]:
             try:
                 clf = Classifier.from_file(model, runtime=runtime)
@@ -78,8 +66,9 @@ def dump(out: Path) -> None:
             arrays[f"{key}|outputs"] = outputs
             arrays[f"{key}|scale"] = np.array(clf.output.scale)
             arrays[f"{key}|sha256"] = np.array(hashlib.sha256(model.read_bytes()).hexdigest())
+            arrays[f"{key}|mode"] = np.array(read_sidecar(model).quantization)
     np.savez(out, machine=np.array(platform.machine()), **arrays)
-    print(f"{out.name} ({platform.machine()}): {len(arrays) // 3} model x runtime outputs")
+    print(f"{out.name} ({platform.machine()}): {len(arrays) // 4} model x runtime outputs")
 
 
 def _entries(npz: np.lib.npyio.NpzFile) -> dict[str, list[str]]:
@@ -104,7 +93,7 @@ def _pairs(a: list[str], b: list[str], *, quantized: bool, required: bool) -> li
     return same + within_b + across
 
 
-def compare(a_path: Path, b_path: Path) -> int:
+def check_pairs(a_path: Path, b_path: Path) -> int:
     npz = {"a": np.load(a_path), "b": np.load(b_path)}
     machine = {"a": str(npz["a"]["machine"]), "b": f"{npz['b']['machine']}, emulated"}
     a_entries, b_entries = _entries(npz["a"]), _entries(npz["b"])
@@ -121,11 +110,12 @@ def compare(a_path: Path, b_path: Path) -> int:
             continue
         first = f"{model}|{a_entries[model][0]}"
         scale = float(npz["a"][f"{first}|scale"])
+        mode = MODES[str(npz["a"][f"{first}|mode"])]
         pairs = _pairs(
             a_entries[model],
             b_entries[model],
             quantized=bool(scale),
-            required=model == ROUTE_MODEL,
+            required="cross_argmax" in mode.target_keys,
         )
         for (side_x, rx), (side_y, ry), required in pairs:
             stats = agreement(
@@ -133,11 +123,10 @@ def compare(a_path: Path, b_path: Path) -> int:
                 npz[side_y][f"{model}|{ry}|outputs"],
                 scale=scale,
             )
-            tolerance = HYBRID_TOLERANCE if model == HYBRID_MODEL else FLOAT_TOLERANCE
-            ok = TARGETS["cross_argmax"].met(stats["argmax_agreement"]) and (
-                TARGETS["cross_steps"].met(stats["max_diff_steps"])
+            ok = TARGETS["cross_argmax"].met(stats.argmax_agreement) and (
+                TARGETS["cross_steps"].met(stats.max_diff_steps)
                 if scale
-                else stats["max_abs_diff"] <= tolerance
+                else stats.max_abs_diff <= (mode.float_tolerance or 0.0)
             )
             runtimes = [f"{rx} ({machine[side_x]})", f"{ry} ({machine[side_y]})"]
             records.append(
@@ -147,17 +136,17 @@ def compare(a_path: Path, b_path: Path) -> int:
                     "runtimes": runtimes,
                     "images": len(npz[side_x][f"{model}|{rx}|outputs"]),
                     "required": required,
-                    **stats,
+                    **stats.to_json(),
                 }
             )
             checked += required
             failures += required and not ok
             verdict = ("ok  " if ok else "FAIL") if required else "info"
-            steps = "–" if stats["max_diff_steps"] is None else f"{stats['max_diff_steps']:.0f}"
+            steps = "–" if stats.max_diff_steps is None else f"{stats.max_diff_steps:.0f}"
             print(
                 f"{verdict} {model}: {' vs '.join(runtimes)}: argmax agreement "
-                f"{stats['argmax_agreement']:.4f}, max diff {stats['max_abs_diff']:.3g} "
-                f"({steps} steps), bit-identical images {stats['bit_identical']:.4f}"
+                f"{stats.argmax_agreement:.4f}, max diff {stats.max_abs_diff:.3g} "
+                f"({steps} steps), bit-identical images {stats.bit_identical:.4f}"
             )
     if ARTIFACTS.is_dir():
         write_text(ARTIFACTS / "crosscheck_arm64.json", json.dumps(records, indent=1))
@@ -169,6 +158,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["dump"]:
         dump(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["compare"]:
-        sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
+        sys.exit(check_pairs(Path(sys.argv[2]), Path(sys.argv[3])))
     else:
         sys.exit(__doc__)

@@ -82,7 +82,8 @@ arm64_python -c 'import platform, numpy, ai_edge_litert, tflite_runtime; print(p
 
 step "edge tests on aarch64 (no TensorFlow)"
 arm64_python -m pytest -q -p no:cacheprovider -m "not slow" \
-  tests/test_edge.py tests/test_preprocess.py tests/test_atomic.py tests/test_metrics.py tests/test_data.py
+  tests/test_edge.py tests/test_preprocess.py tests/test_sidecar.py tests/test_atomic.py \
+  tests/test_metrics.py tests/test_data.py
 
 step "aarch64 vs x86 outputs, both runtimes"
 work=$(mktemp -d)

@@ -1,0 +1,84 @@
+"""Helpers the tests share: paths, running the commands, videos, scenes, a live server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_INT8 = ROOT / "tests" / "fixtures" / "tiny_int8.tflite"
+"""A tiny int8 model with its sidecar, made by tests/fixtures/make_fixtures.py."""
+BIN = Path(sys.executable).parent
+# Console script → module. Tests run `python -m module` with this interpreter, so an emulated
+# aarch64 Python (make test-arm64) never picks up an x86 script from PATH by accident.
+MODULES = {
+    "fmnist-train": "trainer.cli",
+    "fmnist-convert": "converter.cli",
+    "fmnist-edge": "edge_runtime.cli",
+    "fmnist-bench": "benchmarks.cli",
+}
+
+
+def cli(name: str) -> str:
+    """Path of an installed console script beside this interpreter."""
+    return str(BIN / name)
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (by its console-script name) as ``python -m module`` and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", MODULES[args[0]], *args[1:]],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+    )
+
+
+def write_video(path: Path, frames: list, fps: int = 30) -> Path:
+    """Write RGB uint8 frames to an MJPEG .avi with OpenCV (which wants BGR)."""
+    import cv2
+    import numpy as np
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(np.ascontiguousarray(f[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+@contextlib.contextmanager
+def live_server(
+    *args: str, env: dict[str, str] | None = None, stop: signal.Signals = signal.SIGTERM
+):
+    """``fmnist-edge serve --port 0 ARGS`` from this checkout, with ``env`` added to the
+    environment: yields ``(base URL, process)`` and, on exit, stops it with ``stop`` and requires
+    exit code 0."""
+    from benchmarks.serving import running_server
+
+    with running_server(*args, env=env, stop=stop) as server:
+        yield server
+
+
+def scene(item: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A 28×28 Fashion-MNIST image blown up into a W×H = ``size`` RGB camera frame."""
+    from PIL import Image
+
+    side = size[1]
+    big = np.asarray(Image.fromarray(item).resize((side, side), Image.Resampling.NEAREST))
+    frame = np.zeros((side, size[0], 3), np.uint8)
+    left = (size[0] - side) // 2
+    frame[:, left : left + side] = big[:, :, None]
+    return frame

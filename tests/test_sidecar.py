@@ -1,0 +1,87 @@
+"""The data that crosses processes has a schema: the sidecar and the worker's report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.compare import RuntimePair, pairwise
+from edge_runtime.sidecar import ModelError, Sidecar, read_sidecar
+from edge_runtime.worker import Job, Report, Timing, run_job, work
+from tests.helpers import TINY_INT8
+
+FIXTURES = [TINY_INT8, TINY_INT8.with_name("tiny_float32.tflite")]
+
+
+@pytest.mark.parametrize("model", FIXTURES, ids=lambda p: p.stem)
+def test_a_converter_written_sidecar_round_trips(model: Path):
+    written = json.loads(model.with_suffix(".json").read_text())
+    sidecar = read_sidecar(model)
+    assert sidecar.quantization in ("int8-ptq", "float32") and len(sidecar.labels) == 10
+    assert Sidecar.from_json(sidecar.to_json()) == sidecar
+    # Every field the converter wrote is read, and written back the same way.
+    assert json.loads(json.dumps(sidecar.to_json())) == written
+
+
+def test_worst_pair_is_derived_from_the_pairs():
+    sidecar = read_sidecar(TINY_INT8)
+    a = np.array([[0.1, 0.9], [0.6, 0.4]])
+    pairs = pairwise({"x": a, "y": a + [[0.02, 0], [0, 0.3]], "z": a}, scale=0.01)
+    both = replace(sidecar, cross_runtime=tuple(pairs))
+    assert both.worst_cross_argmax == 0.5 and both.worst_cross_steps == 30
+    assert replace(sidecar, cross_runtime=()).worst_cross_steps is None
+    assert all(isinstance(p, RuntimePair) for p in Sidecar.from_json(both.to_json()).cross_runtime)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d.pop("labels"), "lacks or malforms 'labels'"),
+        (lambda d: d.update(labels="T-shirt"), "labels or sha256 are malformed"),
+        (lambda d: d["sha256"].pop("tflite"), "lacks or malforms 'tflite'"),
+        (lambda d: d["input"].pop("dtype"), "lacks or malforms 'dtype'"),
+        (lambda d: d.update(output_is="scores"), "output_is must be one of"),
+        (lambda d: d.update(format="fmnist-tflite/0"), "not an fmnist sidecar"),
+    ],
+)
+def test_a_malformed_sidecar_is_one_line(change, problem: str):
+    data = read_sidecar(TINY_INT8).to_json()
+    change(data)
+    with pytest.raises(ModelError, match=problem) as err:
+        Sidecar.from_json(data, name="m.json")
+    assert str(err.value).startswith("m.json: ") and "\n" not in str(err.value)
+
+
+def test_fields_it_does_not_know_are_ignored():
+    data = {**read_sidecar(TINY_INT8).to_json(), "from_a_later_version": 1}
+    assert Sidecar.from_json(data) == read_sidecar(TINY_INT8)
+
+
+def test_the_worker_report_round_trips_through_its_process(tmp_path: Path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 28, 28, 1), np.uint8))
+    job = Job(
+        model=str(TINY_INT8),
+        runtime="ai-edge-litert",
+        inputs=str(tmp_path / "x.npy"),
+        outputs=str(tmp_path / "y.npy"),
+        timing_threads=(1,),
+        timing_batches=(1, 2),
+        repeats=5,
+    )
+    report = run_job(job)
+    assert report.ok and report.error is None and report.peak_rss_mb > 10
+    assert [t.batch for t in report.timings] == [1, 2]
+    assert all(isinstance(t, Timing) and t.latency_us["p50"] > 0 for t in report.timings)
+    assert Report.from_json(report.to_json()) == report
+    assert np.load(tmp_path / "y.npy").shape == (3, 10)
+
+
+def test_a_model_that_does_not_load_is_a_report_not_a_crash(tmp_path: Path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\0" * 64)
+    report = work(Job(model=str(bad), runtime="ai-edge-litert"))
+    assert not report.ok and "cannot load" in report.error and report.timings == ()
