@@ -37,8 +37,9 @@ from converter.convert import (
 )
 from converter.exact import build_rewritten, fold_batchnorm
 from converter.route import quantize_int8, runtime_outputs
-from edge_runtime import CLASS_NAMES
+from edge_runtime import CLASS_NAMES, known
 from edge_runtime.atomic import write_bytes, write_text
+from edge_runtime.classifier import Classifier
 from edge_runtime.compare import pairwise
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
@@ -241,6 +242,7 @@ def build_sidecar(
         route=built.route,
         size_bytes=len(content),
         size_vs_float32=round(len(content) / float32_size, 4) if float32_size else None,
+        known_images=known.record(Classifier(content, output_is=mode.output_is)),
         **validation,
     )
     return replace(sidecar, targets=target_checks(mode, sidecar))

@@ -52,7 +52,11 @@ def _emit(record: dict, prediction: Prediction | None, options: ClassifyOptions)
         return
     if prediction is None:
         return
-    print(f"{record['path']}: {prediction.label} ({prediction.score:.1%})", flush=True)
+    if prediction.sure:
+        print(f"{record['path']}: {prediction.label} ({prediction.score:.1%})", flush=True)
+    else:
+        best = prediction.top_k[0][0]
+        print(f"{record['path']}: not sure (best guess {best}, {prediction.score:.1%})", flush=True)
     if options.top_k > 1:
         for rank, (label, _, score) in enumerate(prediction.top_k, 1):
             print(f"    {rank}. {label:<12} {score:6.1%}")

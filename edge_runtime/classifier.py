@@ -27,7 +27,7 @@ import numpy as np
 from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.preprocess import model_input
 from edge_runtime.sidecar import OUTPUT_KINDS, ModelError, Sidecar, TensorInfo, read_sidecar
-from edge_runtime.vocab import DEFAULT_RUNTIME, RUNTIMES
+from edge_runtime.vocab import DEFAULT_RUNTIME, NOT_SURE, RUNTIMES
 
 MAX_BATCH = 500
 """Images per invoke; longer batches are classified in chunks of this size."""
@@ -138,12 +138,24 @@ def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's result. ``score`` is the softmax probability of ``label`` (0–1)."""
+    """One image's result.
+
+    Attributes:
+        label: The best class's name, or :data:`~edge_runtime.vocab.NOT_SURE` when its
+            probability is below the model's threshold.
+        class_id: The best class's id, or None when not sure.
+        score: The best class's softmax probability (0–1), sure or not.
+        top_k: The best classes, best first: ``(name, id, probability)``.
+    """
 
     label: str
-    class_id: int
+    class_id: int | None
     score: float
     top_k: list[tuple[str, int, float]]
+
+    @property
+    def sure(self) -> bool:
+        return self.class_id is not None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -200,6 +212,7 @@ class Classifier:
         threads: int = 1,
         runtime: str | None = None,
         output_is: str = "probabilities",
+        not_sure_below: float | None = None,
         name: str = "<model>",
     ) -> None:
         """Load a model from its bytes. Prefer :meth:`from_file` for files on disk.
@@ -211,6 +224,8 @@ class Classifier:
             runtime: A name from :data:`edge_runtime.vocab.RUNTIMES`, or None for automatic.
             output_is: What the model's output holds: ``probabilities`` (a softmax inside the
                 model) or ``logits`` (the softmax is applied here); the sidecar says which.
+            not_sure_below: Answer "not sure" when the best probability is below this (0–1);
+                None never does.
             name: What to call the model in errors.
 
         Raises:
@@ -221,6 +236,7 @@ class Classifier:
             raise ValueError(f"output_is must be one of {OUTPUT_KINDS}, got {output_is!r}")
         module, self.runtime, self.runtime_version = load_runtime(runtime)
         self.output_is = output_is
+        self.not_sure_below = not_sure_below
         self.labels = tuple(labels)
         self.name = name
         self.threads = threads
@@ -266,12 +282,14 @@ class Classifier:
         *,
         threads: int = 1,
         runtime: str | None = None,
+        not_sure_below: float | None = None,
     ) -> Classifier:
         """Load ``path`` and its sidecar ``path.with_suffix('.json')``.
 
         The sidecar must exist and its SHA-256 must match the model: a model copied without its
         metadata, or replaced after conversion, is refused rather than run with wrong labels or
-        wrong quantization.
+        wrong quantization. ``not_sure_below`` None takes the threshold the sidecar records
+        (calibrated when the model was made), if any.
 
         Raises:
             ModelError: Missing, unreadable, not TFLite, or not matching its sidecar.
@@ -303,6 +321,7 @@ class Classifier:
             threads=threads,
             runtime=runtime,
             output_is=sidecar.output_is,
+            not_sure_below=sidecar.not_sure_below if not_sure_below is None else not_sure_below,
             name=str(path),
         )
         if sidecar.input.dtype != classifier.input.dtype.name:
@@ -373,10 +392,14 @@ class Classifier:
         return np.argmax(self.probabilities(batch), axis=1)
 
     def prediction(self, probs: np.ndarray, top_k: int = 1) -> Prediction:
-        """Turn one row of probabilities into a :class:`Prediction` with the ``top_k`` best."""
+        """Turn one row of probabilities into a :class:`Prediction` with the ``top_k`` best
+        ("not sure" below :attr:`not_sure_below`)."""
         order = np.argsort(probs)[::-1][: max(1, top_k)]
         top = [(self.labels[i], int(i), float(probs[i])) for i in order]
-        return Prediction(top[0][0], top[0][1], top[0][2], top)
+        label, class_id, score = top[0]
+        if self.not_sure_below is not None and score < self.not_sure_below:
+            return Prediction(NOT_SURE, None, score, top)
+        return Prediction(label, class_id, score, top)
 
     def classify(self, image: Any, *, top_k: int = 1) -> Prediction:
         """Classify one image.

@@ -13,7 +13,13 @@ import click
 
 from edge_runtime.classifier import ModelError, RuntimeMissingError
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
-from edge_runtime.options import ClassifyOptions, ModelOptions, ServeOptions, WebcamOptions
+from edge_runtime.options import (
+    CaptureOptions,
+    ClassifyOptions,
+    ModelOptions,
+    ServeOptions,
+    WebcamOptions,
+)
 from edge_runtime.sources import Source, SourceError, parse_source
 from edge_runtime.vocab import RUNTIMES
 
@@ -31,6 +37,13 @@ threads_option = click.option(
     default=ModelOptions.threads,
     help="Interpreter threads.",
 )
+not_sure_option = click.option(
+    "--not-sure-below",
+    type=click.FloatRange(0, 1),
+    default=ModelOptions.not_sure_below,
+    help="Answer 'not sure' when the best score is below this (0: never) "
+    "[default: the threshold calibrated with the model, from its sidecar].",
+)
 runtime_option = click.option(
     "--runtime",
     type=click.Choice(["auto", *RUNTIMES]),
@@ -38,6 +51,35 @@ runtime_option = click.option(
     callback=lambda ctx, param, value: None if value == "auto" else value,
     help="TFLite interpreter to use.",
 )
+
+
+def capture_options(command):  # noqa: ANN001, ANN201 - a click command, decorated
+    """The flags of :class:`edge_runtime.options.CaptureOptions`."""
+    for option in reversed(
+        (
+            click.option(
+                "--capture",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=CaptureOptions.capture,
+                help="Save what the model is unsure of into this folder, to label and retrain.",
+            ),
+            click.option(
+                "--capture-below",
+                type=click.FloatRange(0, 1),
+                default=CaptureOptions.capture_below,
+                help="Save a camera frame when its best score is below this "
+                "[default: the model's 'not sure' threshold].",
+            ),
+            click.option(
+                "--capture-max-mb",
+                type=click.FloatRange(1, min_open=False),
+                default=CaptureOptions.capture_max_mb,
+                help="Disk budget of the captures: past it the oldest unlabelled ones go.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 class SourceParam(click.ParamType):
@@ -88,6 +130,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @threads_option
 @runtime_option
+@not_sure_option
 @click.option(
     "--save-preprocessed",
     type=click.Path(file_okay=False, path_type=Path),
@@ -143,6 +186,8 @@ def classify(ctx: click.Context) -> None:
 )
 @threads_option
 @runtime_option
+@not_sure_option
+@capture_options
 @one_line_errors(ModelError, RuntimeMissingError, SourceError, ValueError)
 def webcam(ctx: click.Context) -> None:
     """Classify a live camera or a video file until it ends, N frames, q, or Ctrl-C."""
@@ -177,11 +222,18 @@ def webcam(ctx: click.Context) -> None:
 )
 @threads_option
 @runtime_option
+@not_sure_option
 @click.option(
     "--max-upload-mb",
     type=click.FloatRange(0, 1024, min_open=True),
     default=ServeOptions.max_upload_mb,
     help="Refuse request bodies larger than this (413).",
+)
+@capture_options
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Swap the model in when its file changes (besides SIGHUP and the v2 load request).",
 )
 @click.option(
     "--systemd-unit", "unit", is_flag=True, help="Print a systemd unit for these options, and exit."

@@ -99,6 +99,12 @@ class Sidecar:
         accuracy_drop_pp: ``float_test_accuracy - test_accuracy``, in percentage points.
         agreement_with_float: Share of test images with the Keras model's answer.
         per_class_delta_pp: Per class, accuracy change against the Keras model (pp).
+        not_sure_below: The calibrated threshold: a best probability below it answers "not
+            sure" (None: never).
+        known_images: This model's accuracy on the known images the runtime carries
+            (:mod:`edge_runtime.known`): ``{"count", "sha256", "accuracy"}``; a model that is
+            swapped in must score within a band of it.
+        photos: Its scores on the real-photo validation set (:mod:`edge_runtime.photos`).
         targets: The mode's targets as checked at conversion (``Target.check`` records).
     """
 
@@ -125,6 +131,9 @@ class Sidecar:
     accuracy_drop_pp: float | None = None
     agreement_with_float: float | None = None
     per_class_delta_pp: dict[str, float] = field(default_factory=dict)
+    not_sure_below: float | None = None
+    known_images: dict[str, Any] | None = None
+    photos: dict[str, Any] | None = None
     targets: tuple[dict[str, Any], ...] = ()
 
     @property

@@ -147,6 +147,72 @@ def model_files(folder: str | os.PathLike[str]) -> list[tuple[Mode, Path]]:
     return [(mode, path) for mode, path in candidates if path.is_file()]
 
 
+NOT_SURE = "not sure"
+"""The answer when the best class's probability is below the model's threshold."""
+
+
+@dataclass(frozen=True)
+class PhotoFolder:
+    """A folder of labelled photos, and which answers are right for the photos in it.
+
+    The folders of the real-photo collection (``data/real-photos/classes.json``), plus one per
+    class no folder covers and ``none`` for "none of these": the layout the trainer reads and
+    the server's labelled captures are filed in.
+
+    Attributes:
+        name: The folder name.
+        strict: Class ids that count as right; empty for garments of no class (skirts, hats),
+            for which "not sure" is the honest answer.
+        family: The coarse kind (``top``, ``trouser``, ``dress``, ``footwear``, ``bag``), or None.
+    """
+
+    name: str
+    strict: tuple[int, ...]
+    family: str | None
+
+
+FAMILY_OF_CLASS = ("top", "trouser", "top", "dress", "top", "footwear", "top", "footwear", "bag",
+                   "footwear")  # fmt: skip
+"""The coarse kind of each class id (Fashion-MNIST order)."""
+
+PHOTO_FOLDERS: dict[str, PhotoFolder] = {
+    f.name: f
+    for f in (
+        PhotoFolder("t-shirt", (0,), "top"),
+        PhotoFolder("shirt", (6,), "top"),
+        PhotoFolder("longsleeve", (2, 6), "top"),  # sweaters and long-sleeved shirts
+        PhotoFolder("pants", (1,), "trouser"),
+        PhotoFolder("dress", (3,), "dress"),
+        PhotoFolder("outwear", (4,), "top"),
+        PhotoFolder("shoes", (5, 7, 9), "footwear"),  # pairs from above: any footwear
+        PhotoFolder("skirt", (), None),
+        PhotoFolder("shorts", (), None),
+        PhotoFolder("hat", (), None),
+        PhotoFolder("bag", (8,), "bag"),  # no folder of the collection has bags
+        PhotoFolder("none", (), None),  # labelled "none of these" on the device
+    )
+}
+"""Every folder of labelled photos this project reads; the first ten are the collection's."""
+
+
+def label_folder(label: str) -> PhotoFolder:
+    """Where a photo labelled with a class name (or ``none``) is filed: the folder whose right
+    answers are that class alone, else the one that includes it (``Sandal`` → ``shoes``).
+
+    Raises:
+        KeyError: Not a class name of the model, nor ``none``.
+    """
+    from edge_runtime import CLASS_NAMES
+
+    if label == "none":
+        return PHOTO_FOLDERS["none"]
+    class_id = CLASS_NAMES.index(label) if label in CLASS_NAMES else None
+    if class_id is None:
+        raise KeyError(label)
+    holding = [f for f in PHOTO_FOLDERS.values() if class_id in f.strict]
+    return min(holding, key=lambda f: len(f.strict))
+
+
 @dataclass(frozen=True)
 class Target:
     """A number the project promises, with its threshold, unit and direction.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_runtime.captures import CameraCapture
 from edge_runtime.classifier import Classifier, Prediction
 from edge_runtime.options import WebcamOptions
 from edge_runtime.preprocess import model_input
@@ -49,11 +50,13 @@ class FrameResult:
         frame: 1-based frame number.
         prediction: The (smoothed) result, with the top 3 classes.
         fps: Frames per second over the last :data:`FPS_WINDOW` frames.
+        seen: The 28×28 uint8 image the model saw of this frame.
     """
 
     frame: int
     prediction: Prediction
     fps: float
+    seen: np.ndarray
 
     def as_json(self) -> dict[str, object]:
         """The fields ``fmnist-edge webcam --json`` prints for a frame."""
@@ -96,7 +99,8 @@ def classify_frames(
     """The one frame loop: classify each frame as it arrives. Every camera consumer reads this.
 
     Args:
-        classifier: The model. It is only called from the thread iterating this generator.
+        classifier: The model (anything with a Classifier's ``probabilities`` and
+            ``prediction``). It is only called from the thread iterating this generator.
         frames: RGB uint8 (H, W, 3) frames, e.g. from :meth:`edge_runtime.sources.Source.open`.
         roi: Classify only this (x, y, w, h) box of each frame, in pixels.
         smooth: Average probabilities over the last N frames so the label does not flicker.
@@ -110,12 +114,13 @@ def classify_frames(
     recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smooth))
     times: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
     for index, frame in enumerate(frames, 1):
-        recent.append(classifier.probabilities(model_input([crop(frame, roi)]))[0])
+        seen = model_input([crop(frame, roi)])
+        recent.append(classifier.probabilities(seen)[0])
         probs = np.mean(recent, axis=0) if len(recent) > 1 else recent[0]
         times.append(time.perf_counter())
         span = times[-1] - times[0]
         fps = (len(times) - 1) / span if span > 0 else 0.0
-        yield FrameResult(index, classifier.prediction(probs, 3), fps), frame
+        yield FrameResult(index, classifier.prediction(probs, 3), fps, seen[0, :, :, 0]), frame
 
 
 def annotate(
@@ -161,6 +166,7 @@ class Summary:
     seconds: float = 0.0
     labels: collections.Counter[str] = field(default_factory=collections.Counter)
     ended_by: str = "end of stream"
+    captures: int = 0
 
     @property
     def fps(self) -> float:
@@ -168,10 +174,27 @@ class Summary:
 
     def text(self) -> str:
         histogram = ", ".join(f"{label} {n}" for label, n in self.labels.most_common())
+        saved = f"; {self.captures} captures saved" if self.captures else ""
         return (
             f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS), "
-            f"ended by {self.ended_by}; labels: {histogram or 'none'}"
+            f"ended by {self.ended_by}; labels: {histogram or 'none'}{saved}"
         )
+
+
+def _camera_capture(options: WebcamOptions, classifier: Classifier) -> CameraCapture | None:
+    """What saves this run's unsure frames, when ``--capture`` asks for it."""
+    store = options.capture_store()
+    if store is None:
+        return None
+    below = options.capture_threshold(classifier)
+    if below is None:
+        print(
+            "note: the model has no 'not sure' threshold; give --capture-below to save frames",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return CameraCapture(store, below=below, source=str(options.source))
 
 
 PRINT_INTERVAL_S = 0.5
@@ -182,7 +205,8 @@ def run_webcam(options: WebcamOptions) -> Summary:
     """Classify frames until the source ends, ``max_frames`` is reached, q, or Ctrl-C.
 
     Call order: load the model → open the source → read :func:`classify_frames` and print
-    (JSON, text) or show (window) each result → print the summary on stderr.
+    (JSON, text) or show (window) each result, saving the unsure frames with ``capture`` →
+    print the summary on stderr.
 
     Returns:
         The run's summary.
@@ -191,6 +215,7 @@ def run_webcam(options: WebcamOptions) -> Summary:
         SourceError, ModelError, RuntimeMissingError, ValueError: One line each.
     """
     classifier = options.load()
+    capture = _camera_capture(options, classifier)
     headless = options.headless
     if headless is None:
         headless = not os.environ.get("DISPLAY")
@@ -206,6 +231,10 @@ def run_webcam(options: WebcamOptions) -> Summary:
         ):
             summary.frames += 1
             summary.labels[result.prediction.label] += 1
+            if capture is not None and capture.consider(
+                frame, result.seen, result.prediction, classifier.sidecar.tflite_sha256
+            ):
+                summary.captures += 1
             now = time.perf_counter()
             if options.as_json:
                 print(json.dumps(result.as_json()))

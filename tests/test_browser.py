@@ -112,7 +112,8 @@ def test_live_stream_and_changing_label(page, photo: Path, tmp_path: Path, two_c
     """A video alternating two items: the stream shows, and the live label follows it."""
     frames = [scene(two_classes[0])] * 20 + [scene(two_classes[1])] * 20  # 1 s each at 20 FPS
     clip = write_video(tmp_path / "two.avi", frames, fps=20)
-    with live_server("--model", str(INT8), "--source", str(clip), "--loop") as (url, _):
+    captures = ("--capture", str(tmp_path / "captures"), "--capture-below", "1")
+    with live_server("--model", str(INT8), "--source", str(clip), "--loop", *captures) as (url, _):
         page.goto(url)
         page.locator("#live").wait_for(state="visible")
         wait_until(page, "document.getElementById('stream').naturalWidth === 640")
@@ -125,8 +126,40 @@ def test_live_stream_and_changing_label(page, photo: Path, tmp_path: Path, two_c
         assert float(page.locator("#live-fps").inner_text()) > 5
         page.set_input_files("#files", str(photo))
         labels_from(page, ".result .label")
+        page.locator(".capture").nth(1).wait_for(timeout=LABEL_WAIT_MS)  # the captured panel
         with atomic_path(ROOT / ARTIFACTS / "serve.png") as shot:
             page.screenshot(path=str(shot), full_page=True)
+
+
+def test_label_a_capture_by_clicking(page, tmp_path: Path, two_classes):
+    """The camera captures what it is unsure of; a click files a capture for training."""
+    frames = [scene(two_classes[0])] * 20 + [scene(two_classes[1])] * 20
+    clip = write_video(tmp_path / "two.avi", frames, fps=20)
+    folder = tmp_path / "captures"
+    args = ("--source", str(clip), "--loop", "--capture", str(folder), "--capture-below", "1")
+    with live_server("--model", str(INT8), "--token", TOKEN, *args) as (url, _):
+        page.goto(url)
+        page.fill("#token", TOKEN)
+        page.click("#login-form button")
+        card = page.locator(".capture").first
+        card.wait_for(timeout=LABEL_WAIT_MS)
+        capture = card.get_attribute("data-id")
+        assert (folder / capture / "frame.jpg").is_file()
+        wait_until(page, "document.querySelector('.capture img.frame').naturalWidth === 640")
+        card.get_by_role("button", name="Trouser", exact=True).click()
+        deadline = time.time() + 10
+        while not (folder / "labelled" / "pants" / capture / "capture.json").is_file():
+            assert time.time() < deadline, "the click did not file the capture"
+            time.sleep(0.1)
+        assert not (folder / capture).exists()
+        page.locator(f".capture[data-id='{capture}']").wait_for(state="detached")
+        second = page.locator(".capture").first
+        second.wait_for(timeout=LABEL_WAIT_MS)
+        other = second.get_attribute("data-id")
+        second.get_by_role("button", name="delete").click()
+        page.locator(f".capture[data-id='{other}']").wait_for(state="detached")
+        assert not (folder / other).exists()
+        assert "labelled" in page.locator("#capture-state").inner_text()
 
 
 def test_token_prompt_then_cookie_for_the_stream(page, tmp_path: Path, two_classes):

@@ -502,7 +502,8 @@ def test_overlay_draws_label_bars_and_fps():
 
     frame = np.zeros((240, 320, 3), np.uint8)
     probs = np.array([0.05, 0.0, 0.1, 0.0, 0.0, 0.0, 0.7, 0.0, 0.15, 0.0], np.float32)
-    result = FrameResult(1, Classifier.from_file(INT8).prediction(probs, 3), 123.0)
+    seen = np.zeros((28, 28), np.uint8)
+    result = FrameResult(1, Classifier.from_file(INT8).prediction(probs, 3), 123.0, seen)
     canvas = annotate(frame, result, roi=(10, 10, 50, 50))
     assert canvas.shape == frame.shape and canvas.any()
     assert frame.max() == 0, "the input frame is not drawn on"

@@ -36,6 +36,8 @@ TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PREDICTION_FIELDS = {"label", "class_id", "score", "top_k"}
 PNG = {"content-type": "image/png"}
+INT8_VERSION = json.loads(INT8.with_suffix(".json").read_text())["sha256"]["tflite"][:12]
+"""The fixture model's version in the v2 protocol."""
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -263,14 +265,17 @@ def test_token_on_posts_and_open_health(locked: TestClient, tiny_png: bytes):
         "/v2/health/live",
         "/v2/health/ready",
         "/v2/models/fmnist/ready",
-        "/v2/models/fmnist/versions/1/ready",
+        "/v2/models/fmnist/versions/{version}/ready",
     ]
+    version = INT8_VERSION
     for path in sorted(v2.HEALTH_PATHS):
-        assert locked.get(path).status_code == 200, path
-    for path in ("/v2/models/fmnist", "/v2/models/fmnist/versions/1"):
+        assert locked.get(path.format(version=version)).status_code == 200, path
+    for path in ("/v2/models/fmnist", f"/v2/models/fmnist/versions/{version}"):
         assert locked.get(path).status_code == 401, path
-    for path in ("/v2/models/fmnist/infer", "/v2/models/fmnist/versions/1/infer"):
+    for path in ("/v2/models/fmnist/infer", f"/v2/models/fmnist/versions/{version}/infer"):
         assert locked.post(path, content=pixels_tensor()).status_code == 401, path
+    for path in ("/v2/repository/index", "/v2/repository/models/fmnist/load"):
+        assert locked.post(path).status_code == 401, path
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
@@ -313,6 +318,10 @@ def test_v2_metadata_and_health(client: TestClient):
     meta = client.get("/v2/models/fmnist").json()
     assert meta["inputs"] == [{"name": "pixels", "datatype": "UINT8", "shape": [-1, 28, 28, 1]}]
     assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+    assert meta["versions"] == [INT8_VERSION]
+    assert client.get(f"/v2/models/fmnist/versions/{INT8_VERSION}/ready").status_code == 200
+    r = client.get("/v2/models/fmnist/versions/1/ready")
+    assert r.status_code == 404 and INT8_VERSION in r.json()["error"]
     assert client.get("/v2/models/other").status_code == 404
 
 

@@ -16,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from edge_runtime.classifier import Classifier
 from edge_runtime.serve.metrics import Metrics
 from edge_runtime.webcam import FrameResult, annotate, classify_frames
 
@@ -131,10 +131,12 @@ class CameraWorker(threading.Thread):
             the camera), or raises a one-line exception.
         ends: Whether the source running out is the end (a video file) rather than a camera
             that was lost (retried).
-        classifier: This thread's own model.
+        classifier: This thread's own model (a :class:`Classifier`, or the server's
+            :class:`~edge_runtime.serve.models.CameraModel`, which follows swaps).
         hub: Where results go.
         metrics: The server's metrics.
         smooth: Frames to average probabilities over.
+        on_result: Called with each ``(result, RGB frame)`` in this thread (captures).
     """
 
     def __init__(
@@ -142,10 +144,11 @@ class CameraWorker(threading.Thread):
         open_source: Callable[[], Iterator[np.ndarray]],
         *,
         ends: bool,
-        classifier: Classifier,
+        classifier: Any,
         hub: FrameHub,
         metrics: Metrics,
         smooth: int = 1,
+        on_result: Callable[[FrameResult, np.ndarray], object] | None = None,
     ) -> None:
         super().__init__(name="fmnist-camera", daemon=True)
         self.open_source = open_source
@@ -154,6 +157,7 @@ class CameraWorker(threading.Thread):
         self.hub = hub
         self.metrics = metrics
         self.smooth = smooth
+        self.on_result = on_result
         self._stopping = threading.Event()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -213,6 +217,9 @@ class CameraWorker(threading.Thread):
                 delivered += 1
                 self.metrics.frames.inc()
                 self.metrics.camera_fps.set(result.fps)
+                self.metrics.answered(result.prediction, "camera")
+                if self.on_result is not None:
+                    self.on_result(result, frame)
                 jpeg = encode_jpeg(frame, result) if self.hub.viewers else None
                 self.hub.publish(
                     Snapshot(self.hub.latest.seq + 1, result, jpeg, timestamp=time.time())

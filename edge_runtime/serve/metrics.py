@@ -19,12 +19,17 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from edge_runtime.classifier import Prediction
+from edge_runtime.serve.security import Paths
+
 # A *_created series per counter and histogram doubles what a scrape carries for nothing a
 # dashboard of this server uses.
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Seconds. One 28×28 image takes well under a millisecond; a 12 MP photo tens of them."""
+SCORE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+"""The best class's probability (0–1): finer near 1, where a confident model's answers are."""
 
 
 class Metrics:
@@ -40,14 +45,26 @@ class Metrics:
         frames: ``fmnist_camera_frames_classified_total``.
         camera_fps: ``fmnist_camera_fps``: frames per second over the last 30 frames.
         camera_up: ``fmnist_camera_up``: 1 while frames arrive, else 0.
-        model: ``fmnist_model_info{...} 1``: which model and runtime serve.
+        model: ``fmnist_model_info{model, quantization, sha256, version, runtime,
+            runtime_version} 1``: which model and runtime serve now.
+        model_loaded: ``fmnist_model_loaded_timestamp_seconds``: when that model was loaded.
+        reloads: ``fmnist_model_reloads_total{result}``: swaps, ``swapped`` or ``refused``.
+        scores: ``fmnist_prediction_score{label, source}``: the best class's probability, by
+            that class and by where the image came from (``camera``, ``upload``, ``v2``).
+        answers: ``fmnist_answers_total{label, source}``: answers given, ``not sure`` included.
+        not_sure: ``fmnist_not_sure_total{source}``: answers below the model's threshold.
+        captures_saved: ``fmnist_captures_saved_total{source}``.
+        captures_labelled: ``fmnist_captures_labelled_total{label}``: by photo folder.
+        capture_bytes: ``fmnist_capture_disk_bytes``: what the captures take on disk.
+        capture_stopped: ``fmnist_capture_stopped``: 1 once capturing stopped (a full disk).
     """
 
     def __init__(self, endpoints: tuple[str, ...]) -> None:
         """Args:
-        endpoints: The known routes; any other path is labelled ``other``.
+        endpoints: The known routes (``{name}`` marks a path parameter); any other path is
+            labelled ``other``.
         """
-        self.endpoints = frozenset(endpoints)
+        self.endpoints = Paths(endpoints)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -80,10 +97,58 @@ class Metrics:
             "fmnist_camera_up", "1 while the camera delivers frames.", registry=r
         )
         self.model = Info("fmnist_model", "The model being served.", registry=r)
+        self.model_loaded = Gauge(
+            "fmnist_model_loaded_timestamp_seconds",
+            "When the model serving now was loaded (Unix time).",
+            registry=r,
+        )
+        self.reloads = Counter(
+            "fmnist_model_reloads",
+            "Model swaps asked for: swapped, or refused (the old model kept serving).",
+            ["result"],
+            registry=r,
+        )
+        self.scores = Histogram(
+            "fmnist_prediction_score",
+            "The best class's probability, by that class and by where the image came from.",
+            ["label", "source"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.answers = Counter(
+            "fmnist_answers",
+            "Answers given, by label ('not sure' included) and source.",
+            ["label", "source"],
+            registry=r,
+        )
+        self.not_sure = Counter(
+            "fmnist_not_sure", "Answers below the model's threshold.", ["source"], registry=r
+        )
+        self.captures_saved = Counter(
+            "fmnist_captures_saved", "Captures saved, by source.", ["source"], registry=r
+        )
+        self.captures_labelled = Counter(
+            "fmnist_captures_labelled", "Captures labelled, by photo folder.", ["label"], registry=r
+        )
+        self.capture_bytes = Gauge(
+            "fmnist_capture_disk_bytes", "Bytes the captures take on disk.", registry=r
+        )
+        self.capture_stopped = Gauge(
+            "fmnist_capture_stopped",
+            "1 once capturing has stopped (a full disk or a write error), else 0.",
+            registry=r,
+        )
 
     def endpoint(self, path: str) -> str:
-        """The ``endpoint`` label of a request path."""
-        return path if path in self.endpoints else "other"
+        """The ``endpoint`` label of a request path: its route, or ``other``."""
+        return self.endpoints.match(path) or "other"
+
+    def answered(self, prediction: Prediction, source: str) -> None:
+        """Count one answer, and its best score under its best class (sure or not)."""
+        self.scores.labels(prediction.top_k[0][0], source).observe(prediction.score)
+        self.answers.labels(prediction.label, source).inc()
+        if not prediction.sure:
+            self.not_sure.labels(source).inc()
 
 
 class MetricsMiddleware:

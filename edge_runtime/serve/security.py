@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,25 @@ PROTECTED_PREFIXES = ("/api/", "/v2", "/metrics")
 MAX_DIGITS = 18
 """Longer numbers are refused: ``int()`` of a long digit string is slow and, past 4,300
 digits, raises; no count a client sends needs more than 18 digits."""
+
+
+class Paths:
+    """A set of route paths, some with ``{name}`` parameters, that a request path is matched
+    against (a parameter matches one path segment)."""
+
+    def __init__(self, paths: frozenset[str] | tuple[str, ...]) -> None:
+        self.exact = frozenset(p for p in paths if "{" not in p)
+        self.templates = [
+            (re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(p)) + "$"), p)
+            for p in paths
+            if "{" in p
+        ]
+
+    def match(self, path: str) -> str | None:
+        """The route ``path`` belongs to, or None."""
+        if path in self.exact:
+            return path
+        return next((p for pattern, p in self.templates if pattern.match(path)), None)
 
 
 def whole_number(text: str | None) -> int | None:
@@ -62,12 +82,12 @@ class TokenGate:
 
     def __init__(self, app: ASGIApp, *, token: str, open_paths: frozenset[str]) -> None:
         self.app = app
-        self.open_paths = open_paths
+        self.open_paths = Paths(open_paths)
         self.token = token.encode()
         self.session = session_value(token).encode()
 
     def protects(self, path: str) -> bool:
-        return path not in self.open_paths and path.startswith(PROTECTED_PREFIXES)
+        return self.open_paths.match(path) is None and path.startswith(PROTECTED_PREFIXES)
 
     def allows(self, headers: Headers) -> bool:
         """Whether the request carries the token or the cookie derived from it."""

@@ -119,9 +119,13 @@ def run_server(options: ServeOptions) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    print("  Ctrl-C (or SIGTERM) stops it.", flush=True)
-    with _signals_end_quietly():
-        Server(config).run(sockets=[sock])
+    print("  Ctrl-C (or SIGTERM) stops it; SIGHUP swaps in the model file again.", flush=True)
+    previous = signal.signal(signal.SIGHUP, lambda sig, frame: service.reload_soon("SIGHUP"))
+    try:
+        with _signals_end_quietly():
+            Server(config).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     print("fmnist-edge stopped", file=sys.stderr, flush=True)
 
 
@@ -160,7 +164,9 @@ def service_options(options: ServeOptions) -> ServeOptions:
     """``options`` as a service runs them: every path absolute, and no token (it is read from
     :data:`SERVICE_ENV`)."""
     source = None if options.source is None else options.source.absolute()
-    return replace(options, model=Path(options.model).resolve(), source=source, token=None)
+    capture = None if options.capture is None else Path(options.capture).resolve()
+    model = Path(options.model).resolve()
+    return replace(options, model=model, source=source, capture=capture, token=None)
 
 
 def exec_start(options: ServeOptions) -> list[str]:
@@ -181,6 +187,7 @@ def systemd_unit(options: ServeOptions) -> str:
     """
     command = exec_start(options)
     model = Path(options.model).resolve()
+    capture = service_options(options).capture
     user, exists = _service_user(model)
     low_port = 0 < options.port < 1024
     lines = [
@@ -204,13 +211,16 @@ def systemd_unit(options: ServeOptions) -> str:
         "SupplementaryGroups=video",
         f"EnvironmentFile=-{SERVICE_ENV}",
         "ExecStart=" + " ".join(_systemd_word(a) for a in command),
+        # `systemctl reload fmnist-edge` swaps the model in without a restart.
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "RestartSec=5",
         "TimeoutStopSec=15",
-        "# Hardening: the server reads its model and the camera, and writes nothing.",
+        "# Hardening: the server reads its model and the camera, and writes only its captures.",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=read-only",
+        *([f"ReadWritePaths=-{_systemd_word(str(capture))}"] if capture else []),
         "PrivateTmp=yes",
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",

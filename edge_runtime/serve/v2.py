@@ -8,7 +8,8 @@ length the ``Inference-Header-Content-Length`` header gives.
 
 The model is ``fmnist``: input ``pixels``, UINT8 ``[N, 28, 28, 1]`` of already-preprocessed
 pixels (what :func:`edge_runtime.preprocess.model_input` makes); output ``probabilities``, FP32
-``[N, 10]``.
+``[N, 10]``. Its version is the first 12 hex digits of the serving model's SHA-256, so a swap
+(the model-repository extension's ``load``, as Triton spells it) shows as a new version.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from edge_runtime import CLASS_NAMES, IMAGE_SIZE
 from edge_runtime.serve.security import whole_number
 
 MODEL = "fmnist"
-VERSION = "1"
 HEALTH_PATHS = frozenset(
     {
         "/v2/health/live",
         "/v2/health/ready",
         # The protocol counts model readiness among the health calls, which probes make tokenless.
         f"/v2/models/{MODEL}/ready",
-        f"/v2/models/{MODEL}/versions/{VERSION}/ready",
+        f"/v2/models/{MODEL}/versions/{{version}}/ready",
     }
 )
 INPUT = "pixels"
@@ -62,14 +62,18 @@ class InferRequest:
 
 def server_metadata(version: str) -> dict[str, Any]:
     """``GET /v2``."""
-    return {"name": "fmnist-edge", "version": version, "extensions": ["binary_tensor_data"]}
+    return {
+        "name": "fmnist-edge",
+        "version": version,
+        "extensions": ["binary_tensor_data", "model_repository"],
+    }
 
 
-def model_metadata(platform: str) -> dict[str, Any]:
-    """``GET /v2/models/fmnist``."""
+def model_metadata(platform: str, version: str) -> dict[str, Any]:
+    """``GET /v2/models/fmnist``: ``version`` is the serving model's."""
     return {
         "name": MODEL,
-        "versions": [VERSION],
+        "versions": [version],
         "platform": platform,
         "inputs": [{"name": INPUT, "datatype": "UINT8", "shape": [-1, IMAGE_SIZE, IMAGE_SIZE, 1]}],
         "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES)]}],
@@ -189,10 +193,18 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
     )
 
 
-def infer_response(request: InferRequest, probs: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    """The answer to ``request``: ``(body, headers)``, JSON or binary as the client asked."""
+def repository_index(version: str) -> list[dict[str, str]]:
+    """``POST /v2/repository/index``: the one model, ready."""
+    return [{"name": MODEL, "version": version, "state": "READY", "reason": ""}]
+
+
+def infer_response(
+    request: InferRequest, probs: np.ndarray, *, version: str
+) -> tuple[bytes, dict[str, str]]:
+    """The answer to ``request`` by model ``version``: ``(body, headers)``, JSON or binary as
+    the client asked."""
     output: dict[str, Any] = {"name": OUTPUT, "datatype": "FP32", "shape": list(probs.shape)}
-    answer: dict[str, Any] = {"model_name": MODEL, "model_version": VERSION, "outputs": [output]}
+    answer: dict[str, Any] = {"model_name": MODEL, "model_version": version, "outputs": [output]}
     if request.id is not None:
         answer["id"] = request.id
     if not request.binary_output:

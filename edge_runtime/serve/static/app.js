@@ -75,6 +75,78 @@ function showResults(results) {
   }));
 }
 
+// --- captures: label what the model was unsure of ---------------------------------------------
+
+let labels = [];
+
+function captureCard(capture) {
+  const card = el("div", undefined, "capture");
+  card.dataset.id = capture.id;
+  const frame = el("img", undefined, "frame");
+  frame.src = capture.frame;
+  frame.alt = `Captured from ${capture.source}`;
+  const seen = el("img", undefined, "seen");
+  seen.src = capture.seen;
+  seen.alt = "What the model saw";
+  const text = el("div");
+  const top = capture.top_k.map((t) => `${t.label} ${percent(t.score)}`).join(" · ");
+  const when = new Date(capture.time * 1000).toLocaleString();
+  text.append(el("div", `${when}, ${capture.source.split("/").pop()}`), el("div", top, "top"));
+  const buttons = el("div", undefined, "labels");
+  for (const label of labels) {
+    const button = el("button", label);
+    button.type = "button";
+    button.addEventListener("click", () => labelCapture(capture.id, label));
+    buttons.append(button);
+  }
+  const none = el("button", "none of these", "none");
+  none.type = "button";
+  none.addEventListener("click", () => labelCapture(capture.id, "none"));
+  const remove = el("button", "delete", "delete");
+  remove.type = "button";
+  remove.addEventListener("click", () => deleteCapture(capture.id));
+  buttons.append(none, remove);
+  text.append(buttons);
+  card.append(frame, seen, text);
+  return card;
+}
+
+async function refreshCaptures() {
+  const { status, body } = await getJSON("/api/captures?labelled=0&limit=12").catch(() => ({ status: 0, body: {} }));
+  if (status === 200) {
+    $("capture-state").textContent = `${body.unlabelled} to label, ${body.labelled} labelled` +
+      (body.state === "on" ? "." : `; ${body.error}.`);
+    const shown = [...$("captures").children].map((c) => c.dataset.id).join();
+    if (shown !== body.captures.map((c) => c.id).join()) {
+      $("captures").replaceChildren(...body.captures.map(captureCard));
+    }
+  }
+}
+
+async function changeCapture(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const answer = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  $("capture-error").textContent = response.ok ? "" : answer.error;
+  refreshCaptures();
+}
+
+function labelCapture(id, label) {
+  return changeCapture("POST", `/api/captures/${encodeURIComponent(id)}/label`, { label });
+}
+
+function deleteCapture(id) {
+  return changeCapture("DELETE", `/api/captures/${encodeURIComponent(id)}`);
+}
+
+function pollCaptures() {
+  refreshCaptures().finally(() => setTimeout(pollCaptures, 2000));
+}
+
 async function classify(files) {
   if (!files.length) return;
   const form = new FormData();
@@ -86,6 +158,7 @@ async function classify(files) {
   const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   $("upload-error").textContent = response.ok ? "" : body.error;
   showResults(body.results || []);
+  if (!$("captured").hidden) refreshCaptures();
 }
 
 function setUpUpload() {
@@ -110,6 +183,11 @@ async function start() {
   $("login").hidden = true;
   $("main").hidden = false;
   showInfo(body);
+  if (body.captures) {
+    labels = body.model.labels;
+    $("captured").hidden = false;
+    pollCaptures();
+  }
   if (body.source) {
     $("live").hidden = false;
     $("stream").src = "/api/stream";
