@@ -53,7 +53,9 @@ data: $(STAMP)
 	$(BIN)/fmnist-train data fetch
 
 train: $(MODEL)
-$(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py trainer/batches.py edge_runtime/preprocess.py
+# What training reads: Fashion-MNIST, the vendored real photos, and the one preprocessing path.
+$(MODEL): $(STAMP) $(addprefix trainer/,data.py model.py train.py batches.py photos.py objective.py) \
+          edge_runtime/preprocess.py edge_runtime/photos.py data/real-photos/classes.json
 	@$(MAKE) --no-print-directory data
 	$(BIN)/fmnist-train fit --out-dir $(ARTIFACTS) $(TRAIN_ARGS)
 
@@ -61,7 +63,7 @@ $(MODEL): $(STAMP) trainer/data.py trainer/model.py trainer/train.py trainer/bat
 convert: $(INT8)
 # What conversion runs: the converter and the edge code that validates on every runtime.
 CONVERT_DEPS := $(wildcard converter/*.py) $(addprefix edge_runtime/,classifier.py compare.py \
-                micro.py preprocess.py sidecar.py vocab.py worker.py)
+                micro.py photos.py preprocess.py sidecar.py vocab.py worker.py)
 $(INT8): $(MODEL) $(CONVERT_DEPS)
 	$(BIN)/fmnist-convert --quantize all --debug --format c-array --out-dir $(ARTIFACTS)
 

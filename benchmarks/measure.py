@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.photos import camera_clip, camera_scores, enlarged_photos, photo_scores
 from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.compare import RuntimePair, pairwise
+from edge_runtime.photos import Photo
 from edge_runtime.provenance import machine, package_versions
 from edge_runtime.sidecar import read_sidecar
 from edge_runtime.vocab import (
@@ -41,6 +43,7 @@ from edge_runtime.vocab import (
 )
 from edge_runtime.worker import Job, Timing, percentiles, run_job, run_python
 from trainer.metrics import per_class_accuracy
+from trainer.photos import COLLECTION, collection_split
 
 KERAS = "keras"
 """The variant name of the reference rows."""
@@ -66,6 +69,8 @@ class BenchOptions:
         training: Also time ``make train`` against the seed recipe.
         seeds: With ``training``, train this many seeds and check their mean accuracy.
         serve: Also load a live ``fmnist-edge serve`` with wrk (see :mod:`benchmarks.serving`).
+        photos: Also measure every model on the vendored real photos, and the camera clip made
+            of them (see :mod:`benchmarks.photos`).
         data_dir: Fashion-MNIST folder (None: the usual lookup).
     """
 
@@ -78,6 +83,7 @@ class BenchOptions:
     training: bool = False
     seeds: int = 1
     serve: bool = False
+    photos: bool = True
     data_dir: Path | None = None
 
     @property
@@ -154,12 +160,16 @@ class Result:
     webcam: dict[str, Any]
     cross_runtime: list[VariantPair] = field(default_factory=list)
     unsupported: list[dict[str, str]] = field(default_factory=list)
+    photos: list[dict[str, Any]] = field(default_factory=list)
+    photo_answers: dict[str, Any] | None = None
+    camera: list[dict[str, Any]] = field(default_factory=list)
     serve: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     note: str = "absolute times are from a shared machine and noisy; compare ratios from one run"
     targets: list[dict[str, Any]] = field(default_factory=list)
     recommendation: str = ""
     tables: list[dict[str, Any]] = field(default_factory=list)
+    photo_tables: list[dict[str, Any]] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
 
     def row(
@@ -204,18 +214,27 @@ def per_class(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def keras_rows(
-    model_path: Path, x: np.ndarray, y: np.ndarray, *, repeats: int, batch: int
+    model_path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    repeats: int,
+    batch: int,
+    mirror_average: bool,
 ) -> tuple[list[Row], np.ndarray]:
-    """The Keras reference: an eager call on one image, and ``predict`` on a batch.
+    """The Keras reference: an eager call on one image, and ``predict`` on a batch (timed as
+    one call each; its answers as the runtime gives them, with the mirror average if asked).
 
     Returns:
-        ``(rows, predicted class per image)``.
+        ``(rows, answered class per image)``.
     """
     import keras
 
+    from trainer.model import answers
+
     model = keras.saving.load_model(model_path, safe_mode=True)
     xf = x.astype(np.float32)
-    pred = model.predict(xf, batch_size=1000, verbose=0).argmax(1)
+    pred = answers(model, x, mirror_average=mirror_average).argmax(1)
     one = xf[:1]
     start = time.perf_counter()
     model(one, training=False)
@@ -350,50 +369,108 @@ def aarch64_pairs(models_dir: Path) -> list[VariantPair]:
     return pairs
 
 
-def measure_models(
-    options: BenchOptions, *, x: np.ndarray, y: np.ndarray, keras_pred: np.ndarray, work: Path
-) -> tuple[list[Row], list[VariantPair], list[dict[str, str]]]:
-    """Every converted model on every runtime, each in a fresh worker.
+@dataclass(frozen=True)
+class PhotoSet:
+    """The real photos of a run: the validation photos (scored as they are) and their 400×534
+    JPEG versions (timed)."""
 
-    Returns:
-        ``(rows, cross_runtime, unsupported)``: the last lists the (variant, runtime) pairs
-        that do not load, with the runtime's reason (TFLM runs no float16 or dynamic model).
+    photos: list[Photo]
+    timed: list[Path]
+
+
+@dataclass
+class Measured:
+    """What :func:`measure_models` measured.
+
+    Attributes:
+        rows: Timing and test-set answers, per (variant, runtime, threads, batch).
+        cross_runtime: Each pair of runtimes of each variant.
+        unsupported: The (variant, runtime) pairs that do not load, with the runtime's reason
+            (TFLM runs no float16 or dynamic model).
+        photos: Per (variant, Pi runtime), the real-photo scores and decode-to-answer time.
+        photo_answers: The int8 model's answer to each photo on the default runtime (for the
+            confusion matrix and the gallery).
     """
+
+    rows: list[Row] = field(default_factory=list)
+    cross_runtime: list[VariantPair] = field(default_factory=list)
+    unsupported: list[dict[str, str]] = field(default_factory=list)
+    photos: list[dict[str, Any]] = field(default_factory=list)
+    photo_answers: dict[str, Any] | None = None
+
+
+PI_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if r.automatic)
+
+
+def measure_models(
+    options: BenchOptions,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    keras_pred: np.ndarray,
+    photos: PhotoSet | None,
+    work: Path,
+) -> Measured:
+    """Every converted model on every runtime, each in a fresh worker (and on the Pi runtimes,
+    the real photos too)."""
     models = model_files(options.models)
     if not models:
         raise FileNotFoundError(f"no model_<mode>.tflite in {options.models}: run `make convert`")
     inputs = work / "x.npy"
     np.save(inputs, x)
-    rows: list[Row] = []
-    unsupported: list[dict[str, str]] = []
-    cross: list[VariantPair] = []
+    measured = Measured()
     for mode, path in models:
         sidecar = read_sidecar(path)
         outputs: dict[str, np.ndarray] = {}
+        given_answers: dict[str, np.ndarray] = {}
         for runtime in options.runtimes:
             _log(f"{path.name} on {runtime}")
             saved = work / f"{mode.name}-{runtime}.npy"
+            answered = work / f"{mode.name}-{runtime}-answers.npy"
+            on_photos = work / f"{mode.name}-{runtime}-photos.npy"
+            with_photos = photos is not None and runtime in PI_RUNTIMES
             report = run_job(
                 Job(
                     model=str(path),
                     runtime=runtime,
                     threads=options.threads[0],
                     output_is=sidecar.output_is,
+                    mirror_average=sidecar.mirror_average,
                     inputs=str(inputs),
                     outputs=str(saved),
+                    probabilities=str(answered),
                     # A microcontroller has one core: TFLM ignores threads.
                     timing_threads=(1,) if runtime == MICRO_RUNTIME else options.threads,
                     timing_batches=options.batches,
                     repeats=options.timed_repeats,
+                    photos=tuple(str(p.path) for p in photos.photos) if with_photos else (),
+                    photo_answers=str(on_photos) if with_photos else None,
+                    timed_photos=tuple(map(str, photos.timed)) if with_photos else (),
                 )
             )
             if not report.ok:
-                unsupported.append(
+                measured.unsupported.append(
                     {"variant": mode.name, "runtime": runtime, "error": report.error or ""}
                 )
                 continue
-            outputs[runtime] = np.load(saved)
-            pred = outputs[runtime].argmax(1)
+            if with_photos:
+                given = np.load(on_photos)
+                scores = photo_scores(photos.photos, given, sidecar.not_sure_below)
+                if mode.name == ROUTE_MODE and runtime == DEFAULT_RUNTIME:
+                    measured.photo_answers = {
+                        "variant": mode.name,
+                        "runtime": runtime,
+                        "photos": [str(p.path.relative_to(COLLECTION)) for p in photos.photos],
+                        "answers": given.argmax(1).tolist(),
+                        "scores": [round(float(v), 4) for v in given.max(1)],
+                        "not_sure_below": sidecar.not_sure_below,
+                    }
+                timing = asdict(report.photo_timing) if report.photo_timing else {}
+                measured.photos.append(
+                    {"variant": mode.name, "runtime": runtime, **scores, **timing}
+                )
+            outputs[runtime], given_answers[runtime] = np.load(saved), np.load(answered)
+            pred = given_answers[runtime].argmax(1)
             answers = {
                 "variant": mode.name,
                 "size_bytes": path.stat().st_size,
@@ -403,12 +480,36 @@ def measure_models(
                 "peak_rss_mb": report.peak_rss_mb,
                 "arena_bytes": report.arena_bytes,
             }
-            rows += [Row(**asdict(timing), **answers) for timing in report.timings]
-        cross += [
+            measured.rows += [Row(**asdict(t), **answers) for t in report.timings]
+        measured.cross_runtime += [
             VariantPair(variant=mode.name, **asdict(pair))
-            for pair in pairwise(outputs, scale=sidecar.output.scale)
+            for pair in pairwise(outputs, scale=sidecar.output.scale, answers=given_answers)
         ]
-    return rows, cross, unsupported
+    return measured
+
+
+def camera_runs(model: Path, photos: list[Photo], *, work: Path) -> list[dict[str, Any]]:
+    """The camera clip of the validation photos through the frame loop, on each Pi runtime."""
+    clip = camera_clip(photos, work / "photo-clip.avi")
+    sidecar = read_sidecar(model)
+    runs = []
+    for runtime in PI_RUNTIMES:
+        answers = work / f"clip-{runtime}.npy"
+        job = Job(
+            model=str(model),
+            runtime=runtime,
+            output_is=sidecar.output_is,
+            mirror_average=sidecar.mirror_average,
+            video=str(clip),
+            video_answers=str(answers),
+        )
+        report = run_job(job)
+        if not report.ok or report.video is None:
+            raise RuntimeError(f"camera clip on {model.name}, {runtime}: {report.error}")
+        scores = camera_scores(photos, np.load(answers).tolist())
+        runs.append({"variant": sidecar.quantization, "runtime": runtime, **scores,
+                     "fps": report.video.fps})  # fmt: skip
+    return runs
 
 
 def edge_model(models_dir: Path) -> Path:
@@ -436,17 +537,31 @@ def run_bench(options: BenchOptions) -> Result:
     n = QUICK_IMAGES if options.quick else len(data.y_test)
     x, y = model_input(data.x_test[:n]), data.y_test[:n]
     _log(f"Keras reference on {n:,} test images")
+    model = edge_model(options.models)
     rows, keras_pred = keras_rows(
-        keras_path, x, y, repeats=options.timed_repeats, batch=max(options.batches)
+        keras_path,
+        x,
+        y,
+        repeats=options.timed_repeats,
+        batch=max(options.batches),
+        mirror_average=read_sidecar(model).mirror_average,
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        tflite_rows, cross, unsupported = measure_models(
-            options, x=x, y=y, keras_pred=keras_pred, work=work
+        photos = None
+        if options.photos:
+            validation = collection_split("validation")
+            (work / "photos").mkdir()
+            photos = PhotoSet(validation, enlarged_photos(validation, work / "photos"))
+        measured = measure_models(
+            options, x=x, y=y, keras_pred=keras_pred, photos=photos, work=work
         )
+        camera = []
+        if photos is not None:
+            _log("camera clip of the validation photos, 640x480, through the frame loop")
+            camera = camera_runs(model, photos.photos, work=work)
         sample = work / "one.png"
         Image.fromarray(data.x_test[0]).save(sample)
-        model = edge_model(options.models)
         _log("cold start: fmnist-edge classify one.png vs import tensorflow")
         cold = cold_start(model, sample, runs=3 if options.quick else 9)
         _log("webcam pipeline FPS on a generated 640x480 video")
@@ -467,9 +582,12 @@ def run_bench(options: BenchOptions) -> Result:
         machine={**machine(), "packages": package_versions()},
         test_images=n,
         repeats=options.timed_repeats,
-        rows=rows + tflite_rows,
-        cross_runtime=cross + aarch64_pairs(options.models),
-        unsupported=unsupported,
+        rows=rows + measured.rows,
+        cross_runtime=measured.cross_runtime + aarch64_pairs(options.models),
+        unsupported=measured.unsupported,
+        photos=measured.photos,
+        photo_answers=measured.photo_answers,
+        camera=camera,
         cold_start=cold,
         webcam=webcam,
         serve=served,
@@ -478,4 +596,5 @@ def run_bench(options: BenchOptions) -> Result:
     result.targets = verdicts.target_checks(result)
     result.recommendation = verdicts.recommendation(result)
     result.tables = [t.to_json() for t in tables.tables(result)]
+    result.photo_tables = [t.to_json() for t in tables.tables(result, tables.PHOTO_TABLES)]
     return result

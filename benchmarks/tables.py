@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
@@ -148,6 +150,66 @@ def unsupported(result: Result) -> Table | None:
     )
 
 
+def real_photos(result: Result) -> Table | None:
+    """Every variant on each Pi runtime, on the vendored validation photos, as classify runs."""
+    if not result.photos:
+        return None
+    folders = list(result.photos[0]["per_folder"])
+
+    def share(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1%}"
+
+    return Table.of(
+        f"Real photos ({result.photos[0]['mapped']} validation photos of a class, "
+        f"{result.photos[0]['unmapped']} of none; each model with its own 'not sure' threshold)",
+        (
+            "variant",
+            "runtime",
+            "strict",
+            "family",
+            *folders,
+            "not sure: of a class / of none",
+            "threshold",
+            "ms per 400×534 photo (p50 / p90)",
+        ),  # fmt: skip
+        (
+            (
+                r["variant"],
+                r["runtime"],
+                share(r["strict"]),
+                share(r["family"]),
+                *(f"{r['per_folder'][f]:.0%}" for f in folders),
+                f"{share(r['not_sure_mapped'])} / {share(r['not_sure_unmapped'])}",
+                "–" if r["not_sure_below"] is None else f"{r['not_sure_below']:.3f}",
+                f"{r['p50_ms']:.2f} / {r['p90_ms']:.2f}" if "p50_ms" in r else "–",
+            )
+            for r in result.photos
+        ),
+    )
+
+
+def camera(result: Result) -> Table | None:
+    """The camera clip of the validation photos: garments whose majority answer is right."""
+    if not result.camera:
+        return None
+    folders = list(result.camera[0]["per_folder"])
+    return Table.of(
+        f"Camera clip: each validation photo in a 640×480 frame for half a second "
+        f"({result.camera[0]['frames']:,} MJPEG frames), the frame loop's majority answer",
+        ("variant", "runtime", "garments right", *folders, "FPS"),
+        (
+            (
+                r["variant"],
+                r["runtime"],
+                f"{r['majority_right']:.1%} of {r['garments']}",
+                *(f"{r['per_folder'][f]:.0%}" for f in folders),
+                f"{r['fps']:.0f}",
+            )
+            for r in result.camera
+        ),
+    )
+
+
 def whole_process(result: Result) -> Table:
     c, w = result.cold_start, result.webcam
     return Table.of(
@@ -262,6 +324,8 @@ def training(result: Result) -> Table | None:
     )
 
 
+PHOTO_TABLES = (real_photos, camera)
+"""The real-photo tables (the report shows them in a section of their own)."""
 TABLES = (
     every_variant,
     speed_against_references,
@@ -277,9 +341,9 @@ TABLES = (
 measured nothing for it."""
 
 
-def tables(result: Result) -> list[Table]:
-    """The run's tables, in :data:`TABLES` order."""
-    return [t for make in TABLES if (t := make(result)) is not None]
+def tables(result: Result, makers: tuple = TABLES) -> list[Table]:
+    """The run's tables, in :data:`TABLES` (or ``makers``) order."""
+    return [t for make in makers if (t := make(result)) is not None]
 
 
 def markdown(result: Result) -> str:
@@ -294,6 +358,12 @@ def markdown(result: Result) -> str:
         "warm-up. Absolute times come from a shared machine and are noisy; the ratios are "
         "measured in one run.",
     ]
+    if result.photo_tables:
+        lines += ["", "# Real photos"]
+        lines += [
+            line for t in result.photo_tables for line in ["", *Table.from_json(t).markdown()]
+        ]
+        lines += ["", "# Fashion-MNIST, speed and serving"]
     for table in result.tables:
         lines += ["", *Table.from_json(table).markdown()]
     lines += ["", "## Targets", ""]
@@ -331,8 +401,72 @@ def charts(result: Result, out_dir: Path) -> list[Path]:
     return paths
 
 
+GALLERY = 8
+"""Photos of each kind (right, wrong) in the gallery."""
+
+
+def photo_figures(result: Result, out_dir: Path) -> list[Path]:
+    """The int8 model's answers on the validation photos: a confusion matrix of folder against
+    answer, and a gallery of right and wrong answers (each: the photo, what the model saw, the
+    answer)."""
+    given = result.photo_answers
+    if not given:
+        return []
+    from edge_runtime.photos import right_classes
+    from edge_runtime.preprocess import load_image, model_input
+    from edge_runtime.vocab import NOT_SURE, PHOTO_FOLDERS
+    from trainer.figures import pyplot, save_figure
+    from trainer.photos import COLLECTION
+
+    plt = pyplot()
+    paths = [COLLECTION / p for p in given["photos"]]
+    folders = [PHOTO_FOLDERS[p.parent.name] for p in paths]
+    answers, scores = np.array(given["answers"]), np.array(given["scores"])
+    names = list(dict.fromkeys(f.name for f in folders))
+    counts = np.zeros((len(names), len(CLASS_NAMES)), int)
+    for folder, answer in zip(folders, answers, strict=True):
+        counts[names.index(folder.name), answer] += 1
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.imshow(counts / counts.sum(1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
+    for i, j in np.ndindex(counts.shape):
+        if counts[i, j]:
+            ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel(f"answer ({given['variant']} on {given['runtime']})")
+    ax.set_ylabel("folder")
+    ax.set_title("Real photos (validation): folder against answer (photos)")
+    confusion = save_figure(fig, out_dir / "plots" / "photos_confusion.png")
+
+    right = right_classes(folders)[np.arange(len(answers)), answers]
+    mapped = np.array([bool(f.strict) for f in folders])
+    rng = np.random.default_rng(0)
+    picked = [
+        *rng.permutation(np.flatnonzero(right & mapped))[:GALLERY],
+        *rng.permutation(np.flatnonzero(~right & mapped))[:GALLERY],
+    ]
+    fig, axes = plt.subplots(4, GALLERY, figsize=(GALLERY * 1.5, 8.2), squeeze=False)
+    for k, index in enumerate(picked):
+        row, col = 2 * (k // GALLERY), k % GALLERY
+        photo = load_image(paths[index])
+        seen = model_input([photo])[0, :, :, 0]
+        sure = given["not_sure_below"] is None or scores[index] >= given["not_sure_below"]
+        answer = CLASS_NAMES[answers[index]] + ("" if sure else f" ({NOT_SURE})")
+        axes[row, col].imshow(np.asarray(photo.convert("RGB")))
+        axes[row, col].set_title(f"{folders[index].name}", fontsize=7)
+        axes[row + 1, col].imshow(seen, cmap="gray", vmin=0, vmax=255)
+        axes[row + 1, col].set_title(f"→ {answer}\n{scores[index]:.0%}", fontsize=7,
+                                     color="black" if right[index] else "#b00")  # fmt: skip
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle("Right (top) and wrong (bottom): the photo, what the model saw, its answer")
+    gallery = save_figure(fig, out_dir / "plots" / "photos_gallery.png")
+    return [confusion, gallery]
+
+
 def write_outputs(result: Result, out_dir: Path) -> None:
-    """``benchmarks.json``, ``benchmarks.md`` and the bar charts under ``plots/``."""
-    result.plots = [str(p.relative_to(out_dir)) for p in charts(result, out_dir)]
+    """``benchmarks.json``, ``benchmarks.md``, the bar charts and photo figures under ``plots/``."""
+    figures = charts(result, out_dir) + photo_figures(result, out_dir)
+    result.plots = [str(p.relative_to(out_dir)) for p in figures]
     write_text(out_dir / "benchmarks.json", json.dumps(result.to_json(), indent=1))
     write_text(out_dir / "benchmarks.md", markdown(result))

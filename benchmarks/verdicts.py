@@ -25,6 +25,7 @@ def target_checks(result: Result) -> list[dict[str, object]]:
             )
     checks.append(TARGETS["cold_start_s"].check(result.cold_start["classify_one_image_s"]))
     checks.append(TARGETS["webcam_fps"].check(result.webcam["fps"]))
+    checks += photo_checks(result)
     if result.serve is not None:
         png = result.serve["load"][0]
         checks.append(TARGETS["serve_rps"].check(png["requests_per_s"]))
@@ -39,6 +40,37 @@ def target_checks(result: Result) -> list[dict[str, object]]:
         over = f"mean of {seeds} seeds" if seeds > 1 else "seed 0"
         mean = t["ours"]["mean_test_accuracy"]
         checks.append(TARGETS["training_accuracy"].check(mean, context=over))
+    return checks
+
+
+PHOTO_TARGETS = (
+    ("photo_strict", "strict"),
+    ("photo_family", "family"),
+    ("photo_worst_folder", "worst_folder"),
+    ("photo_not_sure_mapped", "not_sure_mapped"),
+    ("photo_not_sure_unmapped", "not_sure_unmapped"),
+)
+"""The real-photo targets, and the field of a photo row each checks."""
+
+
+def photo_checks(result: Result) -> list[dict[str, object]]:
+    """The real-photo targets, on the int8 model as shipped, on each Pi runtime."""
+    checks = []
+    for row in (r for r in result.photos if r["variant"] == ROUTE_MODE):
+        context = f"{ROUTE_MODE}, {row['runtime']}"
+        checks += [
+            TARGETS[key].check(row[field], context=context)
+            for key, field in PHOTO_TARGETS
+            if row.get(field) is not None
+        ]
+        if row["runtime"] == DEFAULT_RUNTIME and "p50_ms" in row:
+            checks.append(TARGETS["photo_ms"].check(row["p50_ms"], context=context))
+    checks += [
+        TARGETS["camera_majority"].check(
+            run["majority_right"], context=f"{run['variant']}, {run['runtime']}"
+        )
+        for run in result.camera
+    ]
     return checks
 
 

@@ -10,6 +10,7 @@ import click
 from converter.convert import IO_TYPES, ConvertError
 from converter.pipeline import ConvertOptions
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.photos import PhotoError
 from edge_runtime.vocab import MODES, RUNTIMES, check_line
 from edge_runtime.worker import WorkerError
 from trainer.cli import data_dir_option, out_dir_option
@@ -66,9 +67,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     is_flag=True,
     help="Also write where each int8 model's error sits, layer by layer (int8_debug.json/.png).",
 )
+@click.option(
+    "--mirror-average/--no-mirror-average",
+    default=ConvertOptions.mirror_average,
+    help="Models answer with the mean over an image and its mirror image "
+    "[default: as the model was trained, from the metrics.json beside it].",
+)
+@click.option(
+    "--real-photos/--no-real-photos",
+    default=ConvertOptions.real_photos,
+    help="Calibrate and fine-tune int8 on the vendored real photos too, and score every model on them.",
+)
 @out_dir_option
 @data_dir_option
-@one_line_errors(ConvertError, DataError, WorkerError)
+@one_line_errors(ConvertError, DataError, PhotoError, WorkerError)
 def main(ctx: click.Context) -> None:
     """Convert the Keras model to TFLite, validate every model on the test set, write sidecars."""
     from converter.pipeline import convert_models

@@ -220,17 +220,18 @@ def min_runtime_version(content: bytes) -> str | None:
 def validate(
     content: bytes,
     *,
-    outputs: np.ndarray,
+    answers: np.ndarray,
     output_is: str,
     y_test: np.ndarray,
     float_pred: np.ndarray,
 ) -> dict[str, Any]:
-    """Score a converted model's test-set outputs, and read its tensors with the edge Classifier.
+    """Score a converted model's test-set answers, and read its tensors with the edge Classifier.
 
     Args:
         content: The model.
-        outputs: Its outputs on the test set from the default runtime (:func:`converter.route.
-            runtime_outputs`: the edge runtime's own Classifier, in a worker).
+        answers: Its answers (probabilities) on the test set from the default runtime
+            (:func:`converter.route.runtime_outputs`: the edge runtime's own Classifier, in a
+            worker).
         output_is: ``probabilities`` or ``logits``.
         y_test: Test labels.
         float_pred: The float Keras model's answers on the test set.
@@ -240,7 +241,7 @@ def validate(
         agreement with float, per-class accuracy deltas (pp), and the input/output tensors.
     """
     clf = Classifier(content, runtime=DEFAULT_RUNTIME, output_is=output_is, name="converted model")
-    pred = outputs.argmax(1)
+    pred = answers.argmax(1)
     acc = float(np.mean(pred == y_test))
     float_acc = float(np.mean(float_pred == y_test))
     deltas = (per_class_accuracy(y_test, pred) - per_class_accuracy(y_test, float_pred)) * 100

@@ -36,6 +36,7 @@ from converter.convert import (
     validate,
 )
 from converter.exact import build_rewritten, fold_batchnorm
+from converter.photos import PhotoReference, calibration_photos, load_photos, photo_record
 from converter.route import quantize_int8, runtime_outputs
 from edge_runtime import CLASS_NAMES, known
 from edge_runtime.atomic import write_bytes, write_text
@@ -55,6 +56,7 @@ from edge_runtime.vocab import (
     Mode,
 )
 from edge_runtime.worker import Report
+from trainer.model import answers as keras_answers
 
 if TYPE_CHECKING:
     import keras
@@ -80,6 +82,12 @@ class ConvertOptions:
         c_array: Also write ``model_<mode>.cc/.h`` for TFLite Micro.
         debug: Also write the per-layer error report of the int8 models,
             ``int8_debug.json/.png``.
+        mirror_average: The models answer with the mean over an image and its mirror image
+            (recorded in each sidecar); None: as the Keras model was trained, which the
+            ``metrics.json`` beside it says (a model trained with flips is fit for it), and
+            False when there is none.
+        real_photos: Calibrate and fine-tune the int8 models on the vendored real photos too,
+            and score every model on them (False: Fashion-MNIST only).
     """
 
     model: Path = ARTIFACTS / "model.keras"
@@ -91,6 +99,8 @@ class ConvertOptions:
     data_dir: Path | None = None
     c_array: bool = False
     debug: bool = False
+    mirror_average: bool | None = None
+    real_photos: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,11 @@ class Reference:
         source_sha256: SHA-256 of its .keras file, recorded in every sidecar.
         data: The dataset.
         x_test: The test set as model input (uint8 N×28×28×1).
-        float_pred: The float model's predicted class per test image.
-        rep: The calibration set (model input), or None when no mode needs one.
+        float_pred: The float model's answer (class) per test image.
+        rep: The calibration set (model input: training images, and training photos), or None
+            when no mode needs one.
+        photos: The real photos (None without them).
+        mirror_average: Whether answers average an image and its mirror image.
     """
 
     model: keras.Model
@@ -112,6 +125,19 @@ class Reference:
     x_test: np.ndarray
     float_pred: np.ndarray
     rep: np.ndarray | None
+    photos: PhotoReference | None
+    mirror_average: bool
+
+    def answers(self, x: np.ndarray) -> np.ndarray:
+        """The float model's answers (N, 10) for model input."""
+        return keras_answers(self.model, x, mirror_average=self.mirror_average)
+
+    @property
+    def images(self) -> np.ndarray:
+        """What every model runs on: the test set, then the photos."""
+        if self.photos is None:
+            return self.x_test
+        return np.concatenate([self.x_test, self.photos.images])
 
 
 @dataclass(frozen=True)
@@ -127,9 +153,7 @@ def _post_training(ref: Reference, mode: Mode, options: ConvertOptions) -> Built
 
 
 def _route(ref: Reference, mode: Mode, options: ConvertOptions) -> Built:
-    content, route = quantize_int8(
-        ref.model, data=ref.data, calibration=ref.rep, x_test=ref.x_test, data_dir=options.data_dir
-    )
+    content, route = quantize_int8(ref, data_dir=options.data_dir)
     return Built(content, route)
 
 
@@ -153,6 +177,16 @@ def _check_out_dir(out_dir: Path) -> None:
         raise ConvertError(f"{out_dir}: output folder is not writable")
 
 
+def trained_for_mirror(model: Path) -> bool:
+    """Whether the model's training says it answers with the mirror average
+    (``metrics.json`` beside it, as ``fmnist-train fit`` writes it)."""
+    metrics = model.with_name("metrics.json")
+    try:
+        return bool(json.loads(metrics.read_text()).get("mirror_average", False))
+    except (OSError, ValueError):
+        return False
+
+
 def prepare(options: ConvertOptions) -> Reference:
     """Load the model and the data; predict the test set with the float model.
 
@@ -165,18 +199,29 @@ def prepare(options: ConvertOptions) -> Reference:
     model = load_keras(options.model)
     data = load_data(options.data_dir)
     x_test = model_input(data.x_test)
+    mirror = options.mirror_average
+    if mirror is None:
+        mirror = trained_for_mirror(options.model)
     _log(f"Evaluating the float Keras model on {len(x_test):,} test images")
-    probs = model.predict(x_test.astype(np.float32), batch_size=1000, verbose=0)
-    needs_rep = any(m.calibrated for m in options.modes)
+    probs = keras_answers(model, x_test, mirror_average=mirror)
+    photos = None
+    if options.real_photos:
+        _log("Reading the real photos (training, held-out and validation)")
+        photos = load_photos(lambda x: keras_answers(model, x, mirror_average=mirror))
+    rep = None
+    if any(m.calibrated for m in options.modes):
+        rep = representative_images(data.x_train, data.y_train, options.samples)
+        if photos is not None:
+            rep = np.concatenate([rep, calibration_photos(photos)])
     return Reference(
         model=model,
         source_sha256=hashlib.sha256(options.model.read_bytes()).hexdigest(),
         data=data,
         x_test=x_test,
         float_pred=np.argmax(probs, axis=1),
-        rep=representative_images(data.x_train, data.y_train, options.samples)
-        if needs_rep
-        else None,
+        rep=rep,
+        photos=photos,
+        mirror_average=mirror,
     )
 
 
@@ -196,8 +241,8 @@ def target_checks(mode: Mode, sidecar: Sidecar) -> tuple[dict[str, object], ...]
     """The mode's targets, checked on its sidecar (those it has a measurement for)."""
     return tuple(
         TARGETS[key].check(value)
-        for key, attribute in mode.targets
-        if (value := getattr(sidecar, attribute)) is not None
+        for key, path in mode.targets
+        if (value := sidecar.measured(path)) is not None
     )
 
 
@@ -209,10 +254,15 @@ def build_sidecar(
     validation: dict[str, Any],
     reports: dict[str, Report],
     outputs: dict[str, np.ndarray],
+    answers: dict[str, np.ndarray],
+    photos: dict[str, Any] | None,
     options: ConvertOptions,
     float32_size: int | None,
 ) -> Sidecar:
-    """The metadata that travels with a model: labels, quantization, checks and provenance."""
+    """The metadata that travels with a model: labels, quantization, checks and provenance.
+
+    ``outputs`` and ``answers`` are each runtime's raw outputs and answers on the test set.
+    """
     content = built.content
     micro = reports.get(MICRO_RUNTIME)
     arena = micro.arena_bytes if micro is not None else None
@@ -226,8 +276,15 @@ def build_sidecar(
         representative=(
             {
                 "samples": len(ref.rep),
-                "source": "training set",
-                "drawn": "stratified by class, seed 0",
+                "source": (
+                    f"{options.samples} training images"
+                    + (
+                        f" and {len(ref.rep) - options.samples} training photos"
+                        if ref.photos
+                        else ""
+                    )
+                ),
+                "drawn": "stratified by class (photos: by folder), seed 0",
                 "preprocessing": "edge_runtime.preprocess.model_input",
             }
             if mode.calibrated and ref.rep is not None
@@ -237,12 +294,17 @@ def build_sidecar(
         min_runtime_version=min_runtime_version(content),
         runtimes={name: report.ok for name, report in reports.items()},
         runtime_errors={n: r.error for n, r in reports.items() if not r.ok and r.error},
-        cross_runtime=tuple(pairwise(outputs, scale=validation["output"].scale)),
+        cross_runtime=tuple(pairwise(outputs, scale=validation["output"].scale, answers=answers)),
         microcontroller={"flash_bytes": len(content), "arena_bytes": arena} if arena else None,
         route=built.route,
         size_bytes=len(content),
         size_vs_float32=round(len(content) / float32_size, 4) if float32_size else None,
-        known_images=known.record(Classifier(content, output_is=mode.output_is)),
+        known_images=known.record(
+            Classifier(content, output_is=mode.output_is, mirror_average=ref.mirror_average)
+        ),
+        mirror_average=ref.mirror_average,
+        not_sure_below=photos["not_sure_below"] if photos else None,
+        photos=photos,
         **validation,
     )
     return replace(sidecar, targets=target_checks(mode, sidecar))
@@ -314,10 +376,16 @@ def convert_models(options: ConvertOptions) -> list[Sidecar]:
         start = time.perf_counter()
         _log(f"[{mode.name}] converting")
         built = convert_mode(ref, mode, options=options)
-        _log(f"[{mode.name}] running the {len(ref.x_test):,} test images on every runtime")
+        n = len(ref.x_test)
+        photos = f" and {len(ref.images) - n:,} photos" if ref.photos else ""
+        _log(f"[{mode.name}] running the {n:,} test images{photos} on every runtime")
         with tempfile.TemporaryDirectory() as tmp:
-            outputs, reports = runtime_outputs(
-                built.content, ref.x_test, output_is=mode.output_is, work=Path(tmp)
+            outputs, answers, reports = runtime_outputs(
+                built.content,
+                ref.images,
+                output_is=mode.output_is,
+                mirror_average=ref.mirror_average,
+                work=Path(tmp),
             )
         target = reports[options.target_runtime]
         if not target.ok:
@@ -326,11 +394,12 @@ def convert_models(options: ConvertOptions) -> list[Sidecar]:
             )
         validation = validate(
             built.content,
-            outputs=outputs[DEFAULT_RUNTIME],
+            answers=answers[DEFAULT_RUNTIME][:n],
             output_is=mode.output_is,
             y_test=ref.data.y_test,
             float_pred=ref.float_pred,
         )
+        on_photos = photo_record(answers[DEFAULT_RUNTIME][n:], ref.photos) if ref.photos else None
         if mode.name == "float32":
             float32_size = len(built.content)
         sidecar = build_sidecar(
@@ -339,7 +408,9 @@ def convert_models(options: ConvertOptions) -> list[Sidecar]:
             ref=ref,
             validation=validation,
             reports=reports,
-            outputs=outputs,
+            outputs={runtime: o[:n] for runtime, o in outputs.items()},
+            answers={runtime: a[:n] for runtime, a in answers.items()},
+            photos=on_photos,
             options=options,
             float32_size=float32_size,
         )
@@ -349,10 +420,16 @@ def convert_models(options: ConvertOptions) -> list[Sidecar]:
         loads = ", ".join(
             f"{n}: {'loads' if ok else 'FAILS'}" for n, ok in sidecar.runtimes.items()
         )
+        scores = on_photos["validation"] if on_photos else None
+        shown = (
+            f"; real photos {scores['strict']:.1%} strict, {scores['family']:.1%} family"
+            if scores
+            else ""
+        )
         _log(
             f"[{mode.name}] {len(built.content):,} bytes, accuracy {sidecar.test_accuracy:.4f} "
             f"(float {sidecar.float_test_accuracy:.4f}, drop {sidecar.accuracy_drop_pp:+.2f} pp), "
-            f"agreement {sidecar.agreement_with_float:.4f}; {loads}  "
+            f"agreement {sidecar.agreement_with_float:.4f}{shown}; {loads}  "
             f"[{time.perf_counter() - start:.0f} s]"
         )
         written.append(sidecar)

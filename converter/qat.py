@@ -15,7 +15,8 @@ What it does, in order:
 3. Start every range from the float model's own activations on the calibration images: tfmot
    starts them at [-6, 6], which with this network's ranges gives a 10% model.
 4. Fine-tune by distillation: cross-entropy to the float model's own probabilities, on the
-   training images outside the hold-out set, Adam with a cosine decay.
+   training images outside the hold-out set and the training photos (what it will meet), Adam
+   with a cosine decay.
 5. Convert to int8 (int8 input and output) with the same calibration images.
 """
 
@@ -42,6 +43,7 @@ class QatJob:
         weights: A .npz of the rewritten graph's weights (:data:`converter.exact.WEIGHTS`).
         calibration: A .npy of calibration model input (uint8 N×28×28×1).
         holdout: A .npy of training-set indices to keep out of the fine-tuning.
+        photos: A .npy of photo examples (model input) to fine-tune on too, or None.
         out: Where to write the int8 .tflite.
         epochs: Fine-tuning epochs.
         learning_rate: Peak Adam learning rate (cosine decay to 1% of it).
@@ -54,6 +56,7 @@ class QatJob:
     calibration: str
     holdout: str
     out: str
+    photos: str | None = None
     epochs: int = 2
     learning_rate: float = 1e-4
     batch_size: int = 256
@@ -171,6 +174,8 @@ def fine_tune(job: QatJob) -> dict[str, Any]:
     keep = np.ones(len(data.y_train), bool)
     keep[np.load(job.holdout)] = False
     x = model_input(data.x_train[keep]).astype(np.float32)
+    if job.photos is not None:
+        x = np.concatenate([x, np.load(job.photos).astype(np.float32)])
     teacher = tf.nn.softmax(float_model.predict(x, batch_size=1000, verbose=0)).numpy()
 
     def agreement() -> float:

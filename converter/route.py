@@ -45,9 +45,7 @@ from edge_runtime.worker import Job, Report, run_job
 from trainer.data import stratified_indices
 
 if TYPE_CHECKING:
-    import keras
-
-    from trainer.data import Dataset
+    from converter.pipeline import Reference
 
 HOLDOUT = 5000
 """Training images held out of the fine-tuning, to choose the grid on: the same images as the
@@ -66,50 +64,66 @@ def _log(message: str) -> None:
 
 
 def runtime_outputs(
-    content: bytes, images: np.ndarray, *, output_is: str, work: Path
-) -> tuple[dict[str, np.ndarray], dict[str, Report]]:
+    content: bytes, images: np.ndarray, *, output_is: str, mirror_average: bool, work: Path
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Report]]:
     """Run a model on ``images`` with every runtime, each in a worker.
 
     Returns:
-        ``(outputs, reports)``: runtime → dequantized outputs, for the runtimes that load it;
-        runtime → the worker's report (with ``error`` for the others, and TFLM's arena).
+        ``(outputs, answers, reports)``: runtime → dequantized outputs (one invoke per image:
+        what runtimes are compared on) and runtime → answers (the probabilities the runtime
+        gives, mirror average included), for the runtimes that load it; runtime → the worker's
+        report (with ``error`` for the others, and TFLM's arena).
     """
     model, inputs = work / "model.tflite", work / "inputs.npy"
     model.write_bytes(content)
     np.save(inputs, images)
-    outputs, reports = {}, {}
+    outputs, answers, reports = {}, {}, {}
     for runtime in RUNTIMES:
-        saved = work / f"outputs-{runtime}.npy"
+        saved, answered = work / f"outputs-{runtime}.npy", work / f"answers-{runtime}.npy"
         job = Job(
             model=str(model),
             runtime=runtime,
             output_is=output_is,
+            mirror_average=mirror_average,
             inputs=str(inputs),
             outputs=str(saved),
+            probabilities=str(answered),
         )
         report = run_job(job, timeout=1200)
         if report.ok:
-            outputs[runtime] = np.load(saved)
+            outputs[runtime], answers[runtime] = np.load(saved), np.load(answered)
         else:
             # The worker names its scratch copy, which is gone once this returns.
             report = replace(report, error=(report.error or "").removeprefix(f"{model}: "))
         reports[runtime] = report
-    return outputs, reports
+    return outputs, answers, reports
 
 
 def judge(
-    outputs: dict[str, np.ndarray], *, scale: float, labels: np.ndarray, float_pred: np.ndarray
+    outputs: dict[str, np.ndarray],
+    answers: dict[str, np.ndarray],
+    *,
+    scale: float,
+    labels: np.ndarray,
+    float_pred: np.ndarray,
 ) -> dict[str, Any]:
     """The route's four targets on one image set, for the worst runtime and the worst pair.
 
+    Args:
+        outputs: Each runtime's outputs (the runtimes' steps apart are measured on them).
+        answers: Each runtime's answers (accuracy and agreement are measured on them).
+        scale: The output step.
+        labels: The images' classes.
+        float_pred: The float model's answers.
+
     Returns:
-        ``drop_pp`` and ``agreement`` (worst runtime), ``cross_argmax`` and ``cross_steps``
-        (worst pair), and ``met`` (all four targets).
+        ``drop_pp`` and ``agreement`` (worst runtime), ``cross_argmax`` (worst pair of answers)
+        and ``cross_steps`` (worst pair of outputs), and ``met`` (all four targets).
     """
     float_acc = np.mean(float_pred == labels)
-    drops = [(float_acc - np.mean(o.argmax(1) == labels)) * 100 for o in outputs.values()]
-    agreements = [np.mean(o.argmax(1) == float_pred) for o in outputs.values()]
-    pairs = pairwise(outputs, scale=scale)
+    drops = [(float_acc - np.mean(a.argmax(1) == labels)) * 100 for a in answers.values()]
+    agreements = [np.mean(a.argmax(1) == float_pred) for a in answers.values()]
+    pairs = pairwise(outputs, scale=scale, answers=answers)
     verdict = {
         "drop_pp": round(float(max(drops)), 3),
         "agreement": float(min(agreements)),
@@ -157,29 +171,54 @@ def choose(
     images: np.ndarray,
     labels: np.ndarray,
     float_pred: np.ndarray,
+    mirror_average: bool,
     work: Path,
+    photos: np.ndarray | None = None,
+    photo_pred: np.ndarray | None = None,
 ) -> tuple[bytes, list[dict[str, Any]]]:
     """Give each fine-tuned model its logit grid; keep the one the runtimes agree on most.
 
-    Judged on held-out ``images``, never the test set: among the candidates that meet the
-    accuracy targets there, the fewest answers that differ between runtimes, then the finer grid.
+    Judged on held-out ``images`` (and held-out ``photos``), never the test set: among the
+    candidates that meet the accuracy targets there (agreement with the float answers
+    ``photo_pred`` on the photos included), the fewest answers that differ between runtimes,
+    then the finer grid.
 
     Returns:
         ``(model, records)``: the chosen model and one record per candidate.
     """
     records, models = [], {}
+    n = len(images)
+    shown = images if photos is None else np.concatenate([images, photos])
+
+    def run(content: bytes) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        outputs, answers, _ = runtime_outputs(
+            content, shown, output_is="logits", mirror_average=mirror_average, work=work
+        )
+        return outputs, answers
+
     for seed, content in candidates.items():
-        calibrated_outputs, _ = runtime_outputs(content, images, output_is="logits", work=work)
+        calibrated_outputs, _ = run(content)
         low, high, calibrated = output_grid(content)
-        step = grid_step(calibrated_outputs, calibrated=calibrated)
+        fmnist = {r: o[:n] for r, o in calibrated_outputs.items()}
+        step = grid_step(fmnist, calibrated=calibrated)
         model = (
             content
             if step == calibrated
             else set_output_grid(content, low=high - 255 * step, high=high)
         )
-        outputs, _ = runtime_outputs(model, images, output_is="logits", work=work)
-        verdict = judge(outputs, scale=step, labels=labels, float_pred=float_pred)
-        flips = round((1 - verdict["cross_argmax"]) * len(images))
+        outputs, answers = run(model)
+        verdict = judge(
+            {r: o[:n] for r, o in outputs.items()},
+            {r: a[:n] for r, a in answers.items()},
+            scale=step,
+            labels=labels,
+            float_pred=float_pred,
+        )
+        if photo_pred is not None:
+            verdict["photo_agreement"] = min(
+                float(np.mean(a[n:].argmax(1) == photo_pred)) for a in answers.values()
+            )
+        flips = round((1 - verdict["cross_argmax"]) * n)
         records.append({"seed": seed, "step": round(step, 5), "flips": flips, **verdict})
         models[seed] = model
         _log(f"[int8] fine-tuning seed {seed}: logit step {step:.4f}, {verdict}")
@@ -188,21 +227,20 @@ def choose(
         for r in records
         if TARGETS["int8_drop_pp"].met(r["drop_pp"])
         and TARGETS["int8_agreement"].met(r["agreement"])
+        and TARGETS["photo_int8_agreement"].met(r.get("photo_agreement", 1.0))
     ]
     best = min(accurate or records, key=lambda r: (r["flips"], r["step"]))
     best["chosen"] = True
     return models[best["seed"]], records
 
 
-def quantize_int8(
-    model: keras.Model,
-    *,
-    data: Dataset,
-    calibration: np.ndarray,
-    x_test: np.ndarray,
-    data_dir: Path | None,
-) -> tuple[bytes, dict[str, Any]]:
+def quantize_int8(ref: Reference, *, data_dir: Path | None) -> tuple[bytes, dict[str, Any]]:
     """The route, from the trained Keras model to the int8 .tflite (logits out).
+
+    Args:
+        ref: The float model, the data, the calibration set (training images and photos) and
+            the photos, whose training share joins the fine-tuning.
+        data_dir: Fashion-MNIST folder for the fine-tuning process (None: the usual lookup).
 
     Returns:
         ``(content, info)``: info records the rewrite's exactness check, each fine-tuning and
@@ -214,23 +252,31 @@ def quantize_int8(
     """
     import keras
 
+    from converter.photos import fine_tuning_photos
+
+    model, data = ref.model, ref.data
     _log("[int8] exact rewrite: BatchNorm folded, logits out")
     weights = fold_batchnorm(model)
-    exactness = check_same_function(model, build_rewritten(keras, weights), x_test)
+    exactness = check_same_function(model, build_rewritten(keras, weights), ref.x_test)
     holdout = stratified_indices(data.y_train, HOLDOUT, seed=0)
     held_out = model_input(data.x_train[holdout])
-    float_pred = model.predict(held_out.astype(np.float32), batch_size=1000, verbose=0).argmax(1)
+    float_pred = ref.answers(held_out).argmax(1)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         np.savez(work / "weights.npz", **weights)
-        np.save(work / "calibration.npy", calibration)
+        np.save(work / "calibration.npy", ref.rep)
         np.save(work / "holdout.npy", holdout)
+        photos = None
+        if ref.photos is not None:
+            photos = str(work / "photos.npy")
+            np.save(photos, fine_tuning_photos(ref.photos))
         candidates, fine_tuning = {}, []
         for seed in QAT_SEEDS:
             job = QatJob(
                 weights=str(work / "weights.npz"),
                 calibration=str(work / "calibration.npy"),
                 holdout=str(work / "holdout.npy"),
+                photos=photos,
                 out=str(work / f"qat-{seed}.tflite"),
                 seed=seed,
                 data_dir=str(data_dir) if data_dir else None,
@@ -238,13 +284,18 @@ def quantize_int8(
             _log(f"[int8] quantization-aware fine-tuning, seed {seed} (legacy Keras process)")
             fine_tuning.append({"seed": seed, **run_qat(job)})
             candidates[seed] = Path(job.out).read_bytes()
-        _log(f"[int8] choosing on {HOLDOUT:,} held-out training images")
+        photos = ref.photos.x_held_out if ref.photos is not None else None
+        besides = f" and {len(photos):,} held-out photos" if photos is not None else ""
+        _log(f"[int8] choosing on {HOLDOUT:,} held-out training images{besides}")
         content, chosen = choose(
             candidates,
             images=held_out,
             labels=data.y_train[holdout],
             float_pred=float_pred,
+            mirror_average=ref.mirror_average,
             work=work,
+            photos=photos,
+            photo_pred=None if photos is None else ref.answers(photos).argmax(1),
         )
     info = {
         "rewrite": {"batchnorm": "folded (exact)", "output": "logits", **exactness},

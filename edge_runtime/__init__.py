@@ -1,8 +1,9 @@
 """Run Fashion-MNIST TFLite models on a Raspberry Pi without TensorFlow.
 
 This package is the bottom layer of the project: ``converter`` and ``trainer`` may import it, it
-imports neither of them, nor TensorFlow. Its only hard dependencies are numpy and Pillow; the
-interpreter (ai-edge-litert or tflite-runtime) and OpenCV are imported lazily where needed.
+imports neither of them, nor TensorFlow. Its dependencies are numpy, Pillow, click and OpenCV
+(the preprocessing finds the garment with it); the interpreter (ai-edge-litert or
+tflite-runtime) is imported when a model is loaded, the serve stack only by ``serve``.
 """
 
 CLASS_NAMES: tuple[str, ...] = (

@@ -55,8 +55,10 @@ def _emit(record: dict, prediction: Prediction | None, options: ClassifyOptions)
     if prediction.sure:
         print(f"{record['path']}: {prediction.label} ({prediction.score:.1%})", flush=True)
     else:
-        best = prediction.top_k[0][0]
-        print(f"{record['path']}: not sure (best guess {best}, {prediction.score:.1%})", flush=True)
+        print(
+            f"{record['path']}: not sure (best guess {prediction.label}, {prediction.score:.1%})",
+            flush=True,
+        )
     if options.top_k > 1:
         for rank, (label, _, score) in enumerate(prediction.top_k, 1):
             print(f"    {rank}. {label:<12} {score:6.1%}")

@@ -40,6 +40,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def mirrored(batch: np.ndarray) -> np.ndarray:
+    """Model input (N, 28, 28, 1) mirrored left to right."""
+    return np.ascontiguousarray(batch[:, :, ::-1])
+
+
+def mirror_mean(probs: np.ndarray) -> np.ndarray:
+    """The answers of images whose probabilities (2N, 10) are the N images then their N
+    mirror images: the mean of each pair."""
+    half = len(probs) // 2
+    return ((probs[:half] + probs[half:]) / 2).astype(np.float32)
+
+
 class RuntimeMissingError(ImportError):
     """No usable TFLite interpreter is installed. The message names the extra to install."""
 
@@ -141,27 +153,31 @@ class Prediction:
     """One image's result.
 
     Attributes:
-        label: The best class's name, or :data:`~edge_runtime.vocab.NOT_SURE` when its
-            probability is below the model's threshold.
-        class_id: The best class's id, or None when not sure.
-        score: The best class's softmax probability (0–1), sure or not.
+        label: The best class's name.
+        class_id: The best class's id.
+        score: The best class's softmax probability (0–1).
         top_k: The best classes, best first: ``(name, id, probability)``.
+        sure: False when ``score`` is below the model's threshold: the answer is then "not
+            sure", and ``label`` only the best guess.
     """
 
     label: str
-    class_id: int | None
+    class_id: int
     score: float
     top_k: list[tuple[str, int, float]]
+    sure: bool = True
 
     @property
-    def sure(self) -> bool:
-        return self.class_id is not None
+    def answer(self) -> str:
+        """What a person is told: the label, or :data:`~edge_runtime.vocab.NOT_SURE`."""
+        return self.label if self.sure else NOT_SURE
 
     def as_json(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "class_id": self.class_id,
             "score": round(self.score, 6),
+            "not_sure": not self.sure,
             "top_k": [{"label": n, "class_id": i, "score": round(s, 6)} for n, i, s in self.top_k],
         }
 
@@ -213,6 +229,7 @@ class Classifier:
         runtime: str | None = None,
         output_is: str = "probabilities",
         not_sure_below: float | None = None,
+        mirror_average: bool = False,
         name: str = "<model>",
     ) -> None:
         """Load a model from its bytes. Prefer :meth:`from_file` for files on disk.
@@ -226,6 +243,9 @@ class Classifier:
                 model) or ``logits`` (the softmax is applied here); the sidecar says which.
             not_sure_below: Answer "not sure" when the best probability is below this (0–1);
                 None never does.
+            mirror_average: Answer with the average of the probabilities of each image and its
+                mirror image (left-right): two invokes per image; the sidecar says whether the
+                model was made for it.
             name: What to call the model in errors.
 
         Raises:
@@ -237,6 +257,7 @@ class Classifier:
         module, self.runtime, self.runtime_version = load_runtime(runtime)
         self.output_is = output_is
         self.not_sure_below = not_sure_below
+        self.mirror_average = mirror_average
         self.labels = tuple(labels)
         self.name = name
         self.threads = threads
@@ -322,6 +343,7 @@ class Classifier:
             runtime=runtime,
             output_is=sidecar.output_is,
             not_sure_below=sidecar.not_sure_below if not_sure_below is None else not_sure_below,
+            mirror_average=sidecar.mirror_average,
             name=str(path),
         )
         if sidecar.input.dtype != classifier.input.dtype.name:
@@ -351,15 +373,27 @@ class Classifier:
         return np.concatenate(chunks)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of model input, of any length.
+        """Class probabilities for a batch of model input, of any length: the answers.
 
         Args:
             batch: uint8 (N, 28, 28, 1) raw pixels from :func:`edge_runtime.preprocess.model_input`.
 
         Returns:
-            float32 (N, 10) probabilities: the model's own softmax, or a softmax of its logits.
+            float32 (N, 10) probabilities: the model's own softmax, or a softmax of its logits;
+            with :attr:`mirror_average`, their average over each image and its mirror image.
         """
-        outputs = self.outputs(batch)
+        return self.outputs_and_answers(batch)[1]
+
+    def outputs_and_answers(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`outputs` (one invoke per image) and :meth:`probabilities` (the answers) of
+        one batch, for the invokes of the answers alone: runtimes are compared on both."""
+        if not self.mirror_average:
+            outputs = self.outputs(batch)
+            return outputs, self._probabilities(outputs)
+        both = self.outputs(np.concatenate([batch, mirrored(batch)]))
+        return both[: len(batch)], mirror_mean(self._probabilities(both))
+
+    def _probabilities(self, outputs: np.ndarray) -> np.ndarray:
         return softmax(outputs) if self.output_is == "logits" else outputs
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
@@ -397,9 +431,8 @@ class Classifier:
         order = np.argsort(probs)[::-1][: max(1, top_k)]
         top = [(self.labels[i], int(i), float(probs[i])) for i in order]
         label, class_id, score = top[0]
-        if self.not_sure_below is not None and score < self.not_sure_below:
-            return Prediction(NOT_SURE, None, score, top)
-        return Prediction(label, class_id, score, top)
+        sure = self.not_sure_below is None or score >= self.not_sure_below
+        return Prediction(label, class_id, score, top, sure)
 
     def classify(self, image: Any, *, top_k: int = 1) -> Prediction:
         """Classify one image.

@@ -105,7 +105,8 @@ class WebcamOptions(ModelOptions, CaptureOptions):
     Attributes:
         source: Where frames come from (:func:`edge_runtime.sources.parse_source`).
         headless: No window; print instead. None means headless when ``$DISPLAY`` is unset.
-        as_json: One ``{"frame", "label", "class_id", "score", "fps"}`` object per frame on stdout.
+        as_json: One ``{"frame", "label", "class_id", "score", "not_sure", "fps"}`` object per
+            frame on stdout.
         max_frames: Stop after this many frames (None: until the source ends).
         roi: Classify only this (x, y, w, h) box of each frame, in pixels.
         smooth: Average probabilities over the last N frames.

@@ -101,6 +101,8 @@ class Sidecar:
         per_class_delta_pp: Per class, accuracy change against the Keras model (pp).
         not_sure_below: The calibrated threshold: a best probability below it answers "not
             sure" (None: never).
+        mirror_average: The model answers with the mean of an image's and its mirror image's
+            probabilities (it was trained for it, with mirrored images).
         known_images: This model's accuracy on the known images the runtime carries
             (:mod:`edge_runtime.known`): ``{"count", "sha256", "accuracy"}``; a model that is
             swapped in must score within a band of it.
@@ -132,6 +134,7 @@ class Sidecar:
     agreement_with_float: float | None = None
     per_class_delta_pp: dict[str, float] = field(default_factory=dict)
     not_sure_below: float | None = None
+    mirror_average: bool = False
     known_images: dict[str, Any] | None = None
     photos: dict[str, Any] | None = None
     targets: tuple[dict[str, Any], ...] = ()
@@ -146,6 +149,15 @@ class Sidecar:
         """The largest output difference of any pair, in output steps (None: float output)."""
         steps = [p.max_diff_steps for p in self.cross_runtime if p.max_diff_steps is not None]
         return max(steps, default=None)
+
+    def measured(self, path: str) -> Any:
+        """What ``path`` names: an attribute, or a dotted path into one
+        (``photos.validation.strict``); None where it holds nothing."""
+        first, *rest = path.split(".")
+        value = getattr(self, first)
+        for key in rest:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written beside the model."""

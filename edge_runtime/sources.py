@@ -51,7 +51,7 @@ def opencv() -> ModuleType:
         import cv2
     except ImportError:
         raise RuntimeMissingError(
-            "OpenCV is not installed: pip install '.[webcam]' (opencv-python-headless)"
+            "OpenCV is not installed: pip install '.[edge]' (opencv-python-headless)"
         ) from None
     return cv2
 

@@ -65,6 +65,7 @@ class FrameResult:
             "label": self.prediction.label,
             "class_id": self.prediction.class_id,
             "score": round(self.prediction.score, 6),
+            "not_sure": not self.prediction.sure,
             "fps": round(self.fps, 1),
         }
 
@@ -144,7 +145,7 @@ def annotate(
         cv2.rectangle(canvas, (x, y), (x + w, y + h), (255, 200, 0), 2)
     cv2.putText(
         canvas,
-        f"{best.label} {best.score:.0%}  {result.fps:.0f} FPS",
+        f"{best.answer} {best.score:.0%}  {result.fps:.0f} FPS",
         (10, 30),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.9,
@@ -230,7 +231,7 @@ def run_webcam(options: WebcamOptions) -> Summary:
             classifier, frames, roi=options.roi, smooth=options.smooth
         ):
             summary.frames += 1
-            summary.labels[result.prediction.label] += 1
+            summary.labels[result.prediction.answer] += 1
             if capture is not None and capture.consider(
                 frame, result.seen, result.prediction, classifier.sidecar.tflite_sha256
             ):
@@ -241,7 +242,7 @@ def run_webcam(options: WebcamOptions) -> Summary:
             elif cv2 is None and now - last_print >= PRINT_INTERVAL_S:
                 best = result.prediction
                 print(
-                    f"frame {result.frame}: {best.label} ({best.score:.0%}), {result.fps:.0f} FPS",
+                    f"frame {result.frame}: {best.answer} ({best.score:.0%}), {result.fps:.0f} FPS",
                     flush=True,
                 )
                 last_print = now

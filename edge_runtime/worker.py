@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_runtime import INPUT_SHAPE
 from edge_runtime.classifier import Classifier, ModelError, RuntimeMissingError
+from edge_runtime.preprocess import ImageError, decode_image, load_image, model_input
 from edge_runtime.sources import VideoFile
 
 WARMUP = 10
@@ -46,25 +47,41 @@ class Job:
         threads: Interpreter threads for ``inputs`` and ``video``.
         output_is: ``probabilities`` or ``logits``: what the model outputs (its sidecar's
             ``output_is``).
+        mirror_average: Answer with the mean over each image and its mirror image (its
+            sidecar's ``mirror_average``).
         inputs: A .npy file of model input (uint8 N×28×28×1) to classify...
         outputs: ...saving the model's float32 N×10 dequantized outputs (see
-            :meth:`Classifier.outputs`) to this .npy file.
+            :meth:`Classifier.outputs`) to this .npy file...
+        probabilities: ...and its answers, float32 N×10 (:meth:`Classifier.probabilities`), to
+            this one.
         timing_threads: Time one call for every thread count here...
         timing_batches: ...and every batch size here (see :func:`measure`).
         repeats: Timed calls per configuration.
-        video: A video file to run the camera frame loop over, headless, as fast as it decodes.
+        video: A video file to run the camera frame loop over, headless, as fast as it decodes...
+        video_answers: ...saving each frame's answer (class id) to this .npy file.
+        photos: Image files to classify one by one as ``fmnist-edge classify`` does (decode,
+            preprocess, answer)...
+        photo_answers: ...saving their answers, float32 N×10, to this .npy file.
+        timed_photos: Image files whose decode-to-answer time is measured (after warm-up),
+            one thread.
     """
 
     model: str
     runtime: str
     threads: int = 1
     output_is: str = "probabilities"
+    mirror_average: bool = False
     inputs: str | None = None
     outputs: str | None = None
+    probabilities: str | None = None
     timing_threads: tuple[int, ...] = ()
     timing_batches: tuple[int, ...] = ()
     repeats: int = 100
     video: str | None = None
+    video_answers: str | None = None
+    photos: tuple[str, ...] = ()
+    photo_answers: str | None = None
+    timed_photos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +120,15 @@ class VideoRun:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PhotoTiming:
+    """Milliseconds from an image file's bytes to its answer (decode, preprocess, answer)."""
+
+    photos: int
+    p50_ms: float
+    p90_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """What the worker did with a :class:`Job`.
 
@@ -115,6 +141,7 @@ class Report:
         arena_bytes: The tensor arena (TFLM only; None elsewhere).
         timings: One per (threads, batch) asked for.
         video: The frame loop's run, when a video was given.
+        photo_timing: The decode-to-answer time of ``timed_photos``.
         peak_rss_mb: The worker's peak resident memory, MB.
     """
 
@@ -126,6 +153,7 @@ class Report:
     arena_bytes: int | None = None
     timings: tuple[Timing, ...] = field(default=())
     video: VideoRun | None = None
+    photo_timing: PhotoTiming | None = None
     peak_rss_mb: float | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -138,6 +166,8 @@ class Report:
         values["timings"] = tuple(Timing(**t) for t in values.get("timings") or ())
         if values.get("video") is not None:
             values["video"] = VideoRun(**values["video"])
+        if values.get("photo_timing") is not None:
+            values["photo_timing"] = PhotoTiming(**values["photo_timing"])
         return cls(**values)
 
 
@@ -223,18 +253,48 @@ def measure(clf: Classifier, images: np.ndarray, *, batch: int, repeats: int) ->
     )
 
 
-def video_fps(clf: Classifier, video: str) -> VideoRun:
-    """Frames per second of the camera frame loop (decode, RGB, preprocess, invoke) on a file."""
+def video_fps(clf: Classifier, video: str, answers: str | None = None) -> VideoRun:
+    """Frames per second of the camera frame loop (decode, RGB, preprocess, invoke) on a file;
+    each frame's answer (class id) is saved to ``answers`` when given."""
     from edge_runtime.webcam import classify_frames
 
     frames = VideoFile(Path(video)).open()
     start = time.perf_counter()
+    given = []
     try:
-        count = sum(1 for _ in classify_frames(clf, frames))
+        for result, _ in classify_frames(clf, frames):
+            given.append(result.prediction.class_id)
     finally:
         frames.close()
     seconds = time.perf_counter() - start
-    return VideoRun(frames=count, seconds=round(seconds, 3), fps=round(count / seconds, 1))
+    if answers is not None:
+        np.save(answers, np.array(given, np.int16))
+    return VideoRun(
+        frames=len(given), seconds=round(seconds, 3), fps=round(len(given) / seconds, 1)
+    )
+
+
+def answer_photos(clf: Classifier, paths: tuple[str, ...]) -> np.ndarray:
+    """The answers (N, 10) for image files, each read and preprocessed as classify does."""
+    return np.stack([clf.probabilities(model_input([load_image(p)]))[0] for p in paths])
+
+
+def time_photos(clf: Classifier, paths: tuple[str, ...]) -> PhotoTiming:
+    """Decode-to-answer time of each file, from its bytes in memory (5 warm-up calls first)."""
+    data = [Path(p).read_bytes() for p in paths]
+    for content in data[:5]:
+        clf.probabilities(model_input([decode_image(content, "photo")]))
+    times = []
+    for content in data:
+        start = time.perf_counter()
+        clf.probabilities(model_input([decode_image(content, "photo")]))
+        times.append(time.perf_counter() - start)
+    ms = np.asarray(times) * 1e3
+    return PhotoTiming(
+        photos=len(ms),
+        p50_ms=round(float(np.percentile(ms, 50)), 3),
+        p90_ms=round(float(np.percentile(ms, 90)), 3),
+    )
 
 
 def peak_rss_mb() -> float:
@@ -257,28 +317,29 @@ def work(job: Job) -> Report:
     try:
         start = time.perf_counter()
         content = Path(job.model).read_bytes()
-        clf = Classifier(
-            content,
-            runtime=job.runtime,
-            threads=job.threads,
-            output_is=job.output_is,
-            name=job.model,
-        )
+
+        def load(threads: int) -> Classifier:
+            return Classifier(
+                content,
+                runtime=job.runtime,
+                threads=threads,
+                output_is=job.output_is,
+                mirror_average=job.mirror_average,
+                name=job.model,
+            )
+
+        clf = load(job.threads)
         report.update(version=clf.runtime_version, load_s=round(time.perf_counter() - start, 4))
         images = np.load(job.inputs) if job.inputs else np.zeros((1, *INPUT_SHAPE), np.uint8)
-        outputs = clf.outputs(images)
+        outputs, answers = clf.outputs_and_answers(images)
         report["arena_bytes"] = clf.arena_bytes()
         if job.outputs is not None:
             np.save(job.outputs, outputs)
+        if job.probabilities is not None:
+            np.save(job.probabilities, answers)
         report["timings"] = tuple(
             measure(
-                Classifier(
-                    content,
-                    runtime=job.runtime,
-                    threads=threads,
-                    output_is=job.output_is,
-                    name=job.model,
-                ),
+                load(threads),
                 images,
                 batch=batch,
                 repeats=job.repeats,
@@ -287,8 +348,12 @@ def work(job: Job) -> Report:
             for batch in job.timing_batches
         )
         if job.video is not None:
-            report["video"] = video_fps(clf, job.video)
-    except (ModelError, RuntimeMissingError, OSError) as e:
+            report["video"] = video_fps(clf, job.video, job.video_answers)
+        if job.photos and job.photo_answers is not None:
+            np.save(job.photo_answers, answer_photos(clf, job.photos))
+        if job.timed_photos:
+            report["photo_timing"] = time_photos(clf, job.timed_photos)
+    except (ModelError, RuntimeMissingError, ImageError, OSError) as e:
         report.update(ok=False, error=str(e))
     return Report(**report, peak_rss_mb=round(peak_rss_mb(), 1))
 

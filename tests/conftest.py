@@ -11,17 +11,19 @@ import os
 import numpy as np
 import pytest
 
-from tests.helpers import TINY_INT8
+from tests.helpers import TINY_INT8, scene
 
 
 @pytest.fixture(scope="module")
 def two_classes(dataset) -> list[np.ndarray]:
     """Two test images of different classes that the tiny fixture model gets right with the
-    most confidence: camera scenes whose label must visibly change."""
+    most confidence when it sees them as camera scenes (:func:`tests.helpers.scene`): scenes
+    whose label must visibly change."""
     from edge_runtime.classifier import Classifier
     from edge_runtime.preprocess import model_input
 
-    probs = Classifier.from_file(TINY_INT8).probabilities(model_input(dataset.x_test[:300]))
+    scenes = model_input([scene(item) for item in dataset.x_test[:300]])
+    probs = Classifier.from_file(TINY_INT8).probabilities(scenes)
     picked: dict[int, np.ndarray] = {}
     for i in np.argsort(-probs.max(axis=1)):
         label = int(probs[i].argmax())

@@ -15,6 +15,31 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_INT8 = ROOT / "tests" / "fixtures" / "tiny_int8.tflite"
 """A tiny int8 model with its sidecar, made by tests/fixtures/make_fixtures.py."""
 BIN = Path(sys.executable).parent
+
+SHIPPED_MISSES = {"photo_family": 0.90, "photo_int8_agreement": 0.985}
+"""Targets of :data:`edge_runtime.vocab.TARGETS` the shipped int8 model misses, as the README
+reports them with the best figure measured and the routes tried, and for each the floor (what
+this release measured, rounded down) that keeps it from sliding back. Every other target of the
+model's mode is asserted as it stands."""
+
+
+def assert_shipped_targets(sidecar) -> None:
+    """Every target the sidecar of the shipped model has a measurement for is met, or, for one
+    of :data:`SHIPPED_MISSES`, at least its floor."""
+    from edge_runtime.vocab import MODES, TARGETS
+
+    measured = {
+        key: value
+        for key, path in MODES[sidecar.quantization].targets
+        if (value := sidecar.measured(path)) is not None
+    }
+    missed = {key for key, value in measured.items() if not TARGETS[key].met(value)}
+    assert missed <= set(SHIPPED_MISSES), {key: measured[key] for key in missed}
+    for key, floor in SHIPPED_MISSES.items():
+        if key in measured:
+            assert measured[key] >= floor, (key, measured[key])
+
+
 # Console script → module. Tests run `python -m module` with this interpreter, so an emulated
 # aarch64 Python (make test-arm64) never picks up an x86 script from PATH by accident.
 MODULES = {
@@ -73,12 +98,14 @@ def live_server(
 
 
 def scene(item: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
-    """A 28×28 Fashion-MNIST image blown up into a W×H = ``size`` RGB camera frame."""
+    """A 28×28 Fashion-MNIST image as a camera would see the product it was made from: the
+    item dark on a white background (Fashion-MNIST negated catalogue shots), blown up into a
+    W×H = ``size`` RGB frame."""
     from PIL import Image
 
     side = size[1]
-    big = np.asarray(Image.fromarray(item).resize((side, side), Image.Resampling.NEAREST))
-    frame = np.zeros((side, size[0], 3), np.uint8)
+    big = np.asarray(Image.fromarray(255 - item).resize((side, side), Image.Resampling.BILINEAR))
+    frame = np.full((side, size[0], 3), 255, np.uint8)
     left = (size[0] - side) // 2
     frame[:, left : left + side] = big[:, :, None]
     return frame

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from converter.convert import ConvertError, check_representative
+from converter.photos import CALIBRATION_PHOTOS
 from edge_runtime.classifier import Classifier
 from edge_runtime.vocab import MICRO_RUNTIME, MODES, ROUTE_MODE, Mode
 from tests.helpers import run_cli
@@ -168,7 +169,13 @@ def test_convert_models_writes_validated_models_and_sidecars(tiny, tmp_path: Pat
         )
         assert f"{symbol}_len = {model.stat().st_size};" in source
     int8 = json.loads((tmp_path / "model_int8-ptq.json").read_text())
-    assert int8["representative"]["samples"] == 100 and int8["input"]["dtype"] == "int8"
+    # Calibration: the training images asked for, and the training photos beside them.
+    assert int8["representative"]["samples"] == 100 + CALIBRATION_PHOTOS
+    assert (
+        int8["representative"]["source"]
+        == f"100 training images and {CALIBRATION_PHOTOS} training photos"
+    )
+    assert int8["input"]["dtype"] == "int8"
     assert json.loads((tmp_path / "model_float32.json").read_text())["representative"] is None
 
 

@@ -94,6 +94,19 @@ def test_logits_output_gets_a_softmax():
     np.testing.assert_array_equal(Classifier(content).probabilities(batch), raw)
 
 
+def test_the_mirror_average_answers_with_the_image_and_its_mirror_image():
+    content = INT8.read_bytes()
+    mirror, plain = Classifier(content, mirror_average=True), Classifier(content)
+    batch = np.random.default_rng(1).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    flipped = plain.probabilities(batch[:, :, ::-1])
+    expected = (plain.probabilities(batch) + flipped) / 2
+    np.testing.assert_allclose(mirror.probabilities(batch), expected, rtol=1e-6)
+    outputs, answers = mirror.outputs_and_answers(batch)
+    np.testing.assert_array_equal(outputs, plain.outputs(batch))  # one invoke per image
+    np.testing.assert_array_equal(answers, mirror.probabilities(batch))
+    assert not np.allclose(answers, plain.probabilities(batch))  # the mirror counted
+
+
 def test_int8_and_float32_fixtures_agree_on_real_images(dataset):
     from edge_runtime.preprocess import model_input
 
@@ -211,7 +224,7 @@ def test_classify_json_shape_and_exit_0(images):
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["path"] for row in rows] == good
     for row in rows:
-        assert set(row) == {"path", "label", "class_id", "score", "top_k"}
+        assert set(row) == {"path", "label", "class_id", "score", "not_sure", "top_k"}
         assert len(row["top_k"]) == 3 and row["top_k"][0]["label"] == row["label"]
         assert set(row["top_k"][0]) == {"label", "class_id", "score"}
     assert r.stderr == ""
@@ -309,7 +322,8 @@ def test_missing_runtime_names_the_extra(tmp_path: Path):
     assert "pip install '.[edge]'" in r.stderr
 
 
-def test_edge_cli_never_imports_tensorflow_or_opencv(images):
+def test_edge_cli_never_imports_tensorflow(images):
+    """classify loads numpy, Pillow, OpenCV (it finds the garment) and the interpreter only."""
     code = (
         "import sys\n"
         "from edge_runtime.cli import main\n"
@@ -318,7 +332,8 @@ def test_edge_cli_never_imports_tensorflow_or_opencv(images):
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
-        "               ('tensorflow', 'keras', 'trainer', 'converter', 'benchmarks', 'cv2', 'matplotlib'))\n"
+        "               ('tensorflow', 'keras', 'trainer', 'converter', 'benchmarks', 'matplotlib',\n"
+        "                'starlette', 'uvicorn', 'prometheus_client'))\n"
         "print('HEAVY', heavy)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -391,7 +406,7 @@ def test_webcam_on_a_video_file_headless_json(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert [row["frame"] for row in rows] == list(range(1, 31))
-    assert set(rows[0]) == {"frame", "label", "class_id", "score", "fps"}
+    assert set(rows[0]) == {"frame", "label", "class_id", "score", "not_sure", "fps"}
     assert "30 frames" in r.stderr and "ended by end of stream" in r.stderr
 
     r = webcam("--source", str(clip), "--headless", "--max-frames", "7", "--roi", "200,50,300,400")

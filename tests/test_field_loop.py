@@ -590,3 +590,68 @@ def test_webcam_captures_what_it_is_unsure_of(tmp_path: Path):
     # At most one a second (by the monotonic clock; the records hold wall-clock times).
     assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times
     assert {assert_whole(p)["source"] for p in captures} == {str(clip)}
+
+
+# --- the whole loop, end to end ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_field_loop_end_to_end(tmp_path: Path):
+    """Capture from a video, label through the API, train briefly with the labels, convert,
+    swap the new model in, and it answers."""
+    from edge_runtime.photos import labelled_photos
+    from tests.helpers import run_cli
+    from trainer.photos import calibration_split
+
+    photos = labelled_photos(ROOT / "data" / "real-photos" / "validation")[::40]
+    frames = []
+    for photo in photos:
+        with Image.open(photo.path) as image:
+            frames += [np.asarray(image.convert("RGB").resize((320, 240)))] * 15  # 0.5 s each
+    clip = write_video(tmp_path / "garments.avi", frames)
+    served = tmp_path / "served" / "model.tflite"
+    served.parent.mkdir()
+    install(served, INT8)
+    folder = tmp_path / "captures"
+    args = ("--source", str(clip), "--loop", "--capture", str(folder), "--capture-below", "1")
+    with live_server("--model", str(served), *args) as (url, _):
+        # 1. Capture: the camera saves what it is unsure of (here, every scene), once a second.
+        deadline = time.time() + 30
+        while len(httpx.get(f"{url}/api/captures").json()["captures"]) < 3:
+            assert time.time() < deadline, "no captures"
+            time.sleep(0.3)
+        captures = httpx.get(f"{url}/api/captures").json()["captures"]
+        # 2. Label through the API, as the page's buttons do.
+        for capture, label in zip(captures, ("Shirt", "Trouser", "Sandal"), strict=False):
+            r = httpx.post(f"{url}/api/captures/{capture['id']}/label", json={"label": label})
+            assert r.status_code == 200, r.text
+        labelled = folder / "labelled"
+        assert sorted(p.name for p in labelled.iterdir()) == ["pants", "shirt", "shoes"]
+        # 3. Train briefly with the labelled captures besides the vendored photos.
+        out = tmp_path / "retrained"
+        r = run_cli("fmnist-train", "fit", "--photos", str(labelled), "--limit", "3000",
+                    "--epochs", "1", "--photo-copies", "1", "--out-dir", str(out), timeout=1200)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["config"]["photos"] == [str(labelled)]
+        # The vendored photos (less the share held out to calibrate with), plus the three.
+        vendored, _ = calibration_split(labelled_photos(ROOT / "data" / "real-photos" / "train"))
+        assert metrics["photos"]["train_photos"] == len(vendored) + 3
+        # 4. Convert (the float32 model is the quickest to make).
+        r = run_cli("fmnist-convert", "--model", str(out / "model.keras"), "--quantize",
+                    "float32", "--out-dir", str(out), timeout=1200)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        new = out / "model_float32.tflite"
+        # 5. Swap: copy the two files over the served ones, then ask for the load.
+        install(served, new)
+        r = httpx.post(f"{url}/v2/repository/models/fmnist/load", timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == version_of(new)
+        # 6. The new model answers.
+        info = httpx.get(f"{url}/api/info").json()["model"]
+        assert info["version"] == version_of(new) and info["quantization"] == "float32"
+        with open(photos[0].path, "rb") as f:
+            r = httpx.post(
+                f"{url}/api/classify", content=f.read(), headers={"content-type": "image/jpeg"}
+            )
+        assert r.status_code == 200 and r.json()["results"][0]["label"]

@@ -34,7 +34,7 @@ from tests.helpers import ROOT, TINY_INT8, live_server, run_cli, scene, write_vi
 INT8 = TINY_INT8
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-PREDICTION_FIELDS = {"label", "class_id", "score", "top_k"}
+PREDICTION_FIELDS = {"label", "class_id", "score", "not_sure", "top_k"}
 PNG = {"content-type": "image/png"}
 INT8_VERSION = json.loads(INT8.with_suffix(".json").read_text())["sha256"]["tflite"][:12]
 """The fixture model's version in the v2 protocol."""

@@ -37,6 +37,18 @@ def test_worst_pair_is_derived_from_the_pairs():
     assert all(isinstance(p, RuntimePair) for p in Sidecar.from_json(both.to_json()).cross_runtime)
 
 
+def test_the_same_answer_is_judged_on_answers_and_steps_on_outputs():
+    """A mirror-averaged model's answer is two invokes: one invoke's outputs may differ in
+    their best class where the answers agree, and the other way round."""
+    a = np.array([[0.50, 0.49], [0.9, 0.1]])
+    b = np.array([[0.49, 0.50], [0.9, 0.1]])
+    same = np.array([[0.7, 0.3], [0.8, 0.2]])
+    (pair,) = pairwise({"x": a, "y": b}, scale=0.01, answers={"x": same, "y": same})
+    assert pair.argmax_agreement == 1.0 and pair.max_diff_steps == 1
+    (pair,) = pairwise({"x": a, "y": b}, scale=0.01)
+    assert pair.argmax_agreement == 0.5
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -85,3 +97,14 @@ def test_a_model_that_does_not_load_is_a_report_not_a_crash(tmp_path: Path):
     bad.write_bytes(b"\0" * 64)
     report = work(Job(model=str(bad), runtime="ai-edge-litert"))
     assert not report.ok and "cannot load" in report.error and report.timings == ()
+
+
+def test_a_target_prints_a_near_miss_apart_from_its_limit():
+    from edge_runtime.vocab import TARGETS
+
+    ratio = TARGETS["training_time_ratio"]
+    check = ratio.check(1.001)
+    assert check == {"target": check["target"], "measured": "1.001×", "met": False}
+    assert check["target"].endswith("≤ 1×")
+    assert TARGETS["int8_size_ratio"].format(0.2629) == "0.263×"
+    assert TARGETS["int8_speedup"].format(108.4) == "108×"

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.photos import PhotoError
 from edge_runtime.vocab import ARTIFACTS
 from trainer.batches import AUGMENTATIONS
 from trainer.data import DataError
@@ -88,6 +89,37 @@ def data_fetch(data_dir: Path | None) -> None:
     default=TrainConfig.label_smoothing,
     help="Label smoothing of the loss (it bounds the logits: a finer int8 grid).",
 )
+@click.option(
+    "--photos",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    multiple=True,
+    default=TrainConfig.photos,
+    callback=lambda ctx, param, value: tuple(value),
+    help="A folder of labelled photos (a device's DIR/labelled) to train on too; repeatable.",
+)
+@click.option(
+    "--real-photos/--no-real-photos",
+    default=TrainConfig.real_photos,
+    help="Train on the vendored real-photo collection (data/real-photos) too.",
+)
+@click.option(
+    "--photo-copies",
+    type=click.IntRange(1, 50),
+    default=TrainConfig.photo_copies,
+    help="Examples made of each photo (itself and augmented copies).",
+)
+@click.option(
+    "--photo-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=TrainConfig.photo_share,
+    help="Share of every batch drawn from the photos.",
+)
+@click.option(
+    "--outlier-weight",
+    type=click.FloatRange(0),
+    default=TrainConfig.outlier_weight,
+    help="Loss weight of the photos of garments with no class (they teach 'not sure').",
+)
 @click.option("--seed", type=int, default=TrainConfig.seed)
 @click.option(
     "--limit",
@@ -97,7 +129,7 @@ def data_fetch(data_dir: Path | None) -> None:
 )
 @data_dir_option
 @out_dir_option
-@one_line_errors(DataError, OSError)
+@one_line_errors(DataError, PhotoError, OSError)
 def fit(ctx: click.Context) -> None:
     """Train, evaluate on the test set and save model.keras, metrics.json, history.json.
 

@@ -183,10 +183,9 @@ def conversion_section(out_dir: Path) -> str:
 
 def benchmark_section(out_dir: Path) -> str:
     """The benchmark's tables, targets, advice and charts, as ``benchmarks.json`` holds them."""
-    path = out_dir / "benchmarks.json"
-    if not path.is_file():
+    result = _benchmarks(out_dir)
+    if result is None:
         return ""
-    result = json.loads(path.read_text())
     m = result["machine"]
     parts = [
         f"<p>{html.escape(str(m['cpu']))}, {m['cores']} cores, {html.escape(str(m['machine']))}; "
@@ -198,9 +197,48 @@ def benchmark_section(out_dir: Path) -> str:
     parts += [
         figure(out_dir / rel, Path(rel).stem.replace("_", " "))
         for rel in result.get("plots", [])
-        if (out_dir / rel).is_file()
+        if (out_dir / rel).is_file() and not Path(rel).stem.startswith("photos_")
     ]
     return section("Benchmarks", "\n".join(parts))
+
+
+def real_photo_section(out_dir: Path, metrics: dict[str, Any]) -> str:
+    """Real photos: every model on the validation photos (from the benchmark), the confusion of
+    folder against answer and a gallery of answers; the float model's figures (from training)."""
+    result = _benchmarks(out_dir)
+    trained = metrics.get("photos")
+    if not trained and not (result and result.get("photo_tables")):
+        return ""
+    parts = []
+    if trained:
+        v = trained["validation"]
+        parts.append(
+            f"<p>The float Keras model after training, on the {v['mapped']} validation photos "
+            f"of a class: <b>{v['strict']:.1%}</b> strict, <b>{v['family']:.1%}</b> family; its "
+            f"'not sure' threshold {trained['not_sure_below']:.3f}, calibrated on "
+            "held-out training photos, turns away "
+            f"{v['not_sure_mapped']:.1%} of those and {v['not_sure_unmapped']:.1%} of the "
+            f"{v['unmapped']} photos of no class.</p>"
+        )
+    if result:
+        parts += [table(Table.from_json(t)) for t in result.get("photo_tables", [])]
+        parts += [
+            figure(out_dir / rel, title)
+            for rel, title in (
+                ("plots/photos_confusion.png", "Folder against answer (the int8 model)"),
+                (
+                    "plots/photos_gallery.png",
+                    "Right and wrong answers: photo, what the model saw, answer",
+                ),
+            )
+            if rel in result.get("plots", []) and (out_dir / rel).is_file()
+        ]
+    return section("Real photos", "\n".join(parts))
+
+
+def _benchmarks(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / "benchmarks.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def serve_section(out_dir: Path) -> str:
@@ -230,6 +268,7 @@ def render(out_dir: Path) -> str:
     body = (
         "<h1>Fashion-MNIST CNN report</h1>\n"
         + training_section(out_dir, metrics)
+        + real_photo_section(out_dir, metrics)
         + conversion_section(out_dir)
         + benchmark_section(out_dir)
         + serve_section(out_dir)

@@ -18,11 +18,15 @@ import numpy as np
 
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
+from edge_runtime.photos import Photo, calibrate_threshold, labelled_photos, score
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
-from trainer.batches import make_dataset
+from trainer import photos as real
+from trainer.batches import evaluation_batches, training_batches
 from trainer.data import Dataset, load_data, stratified_indices, summary
 from trainer.metrics import summarize
+from trainer.model import answers
+from trainer.objective import set_accuracy, set_cross_entropy
 from trainer.plots import write_plots
 
 if TYPE_CHECKING:
@@ -34,9 +38,8 @@ class TrainConfig:
     """The training recipe. Defaults are the recipe ``make train`` uses.
 
     Attributes:
-        epochs: Maximum number of epochs (early stopping may end sooner). 14 reached 91.63% ±
-            0.30 over seeds 0-2 in less wall time than the seed's own recipe (measured here;
-            30 epochs gave 92.27% for seed 0 in twice the time).
+        epochs: Passes over the Fashion-MNIST training images (early stopping may end sooner);
+            the photos come on top, as :attr:`photo_share` of every batch.
         batch_size: Images per step.
         learning_rate: Peak Adam learning rate; it decays along a cosine to 1% by the last epoch.
         validation_size: Images held out of the *training* set for validation (never the test set).
@@ -44,13 +47,23 @@ class TrainConfig:
         augment: ``none``, ``flip`` (random left-right flip) or ``flip-shift`` (flip plus a random
             shift of up to 2 px). Never vertical flips: a flipped ankle boot is not a boot.
         seed: Seeds every random choice; the same seed gives the same model on the same machine.
-        limit: Use only this many training images (stratified), for smoke tests.
-        label_smoothing: Weight moved from the true class to all classes in the loss. It bounds
-            the logits (measured: a span of -4.4..6.5 instead of about -108..88), so the int8
-            model's logit grid is about 18× finer, and it made the float model more accurate too.
+        limit: Use only this many Fashion-MNIST training images (stratified), for smoke tests.
+        label_smoothing: Weight moved from the right classes to all classes in the loss. It
+            bounds the logits, so the int8 model's logit grid is finer, and it made the float
+            model more accurate too.
+        photos: Folders of labelled photos to train on besides the vendored collection's
+            training split (a device's labelled captures, ``DIR/labelled``), laid out by photo
+            folder (:func:`edge_runtime.photos.labelled_photos`).
+        real_photos: Train on the vendored real-photo collection at all (False: Fashion-MNIST
+            and :attr:`photos` only).
+        photo_copies: Examples made of each photo (itself, and augmented copies) for a folder
+            of average size; smaller folders get more, larger ones fewer.
+        photo_share: The share of every batch drawn from the photos.
+        outlier_weight: Weight of the photos of garments with no class, which are pushed
+            towards "not sure" (outlier exposure).
     """
 
-    epochs: int = 14
+    epochs: int = 12
     batch_size: int = 256
     learning_rate: float = 5e-3
     validation_size: int = 5000
@@ -59,6 +72,11 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     label_smoothing: float = 0.1
+    photos: tuple[Path, ...] = ()
+    real_photos: bool = True
+    photo_copies: int = 4
+    photo_share: float = 0.2
+    outlier_weight: float = 1.0
 
 
 @dataclass
@@ -94,18 +112,54 @@ def set_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def config_json(config: TrainConfig) -> dict:
+    """``config`` as JSON values (paths as text), as ``metrics.json`` records it."""
+    return json.loads(json.dumps(asdict(config), default=str))
+
+
 def _backup_matches(backup_dir: Path, config: TrainConfig) -> bool:
     stamp = backup_dir / "config.json"
-    return stamp.is_file() and json.loads(stamp.read_text()) == asdict(config)
+    return stamp.is_file() and json.loads(stamp.read_text()) == config_json(config)
+
+
+@dataclass(frozen=True)
+class PhotoSets:
+    """The photos of one training run.
+
+    Attributes:
+        train: What is trained on: the collection's training split but its held-out share,
+            and every photo of :attr:`TrainConfig.photos`.
+        held_out: The collection's held-out share, which calibrates the threshold.
+    """
+
+    train: list[Photo]
+    held_out: list[Photo]
+
+
+def photo_sets(config: TrainConfig) -> PhotoSets:
+    """The photos ``config`` trains on and calibrates with.
+
+    Raises:
+        PhotoError, PhotosMissing: A folder of photos cannot be read.
+    """
+    train, held_out = [], []
+    if config.real_photos:
+        train, held_out = real.calibration_split(real.collection_split("train"))
+    for folder in config.photos:
+        train += labelled_photos(folder)
+    return PhotoSets(train, held_out)
 
 
 def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) -> TrainResult:
-    """Train a fresh :func:`~trainer.model.build_model` on ``data``.
+    """Train a fresh :func:`~trainer.model.build_model` on ``data`` and the photos.
 
     Resumable: with ``backup_dir``, the state is saved at every epoch end and a later call with
     the same config resumes from it (a kill -9 costs at most one epoch). A backup made with a
     different config is discarded, never resumed. After a resume, the returned wall time covers
     only this process, and early stopping counts its patience from the resumed epoch.
+
+    Call order: photo examples (worker processes, before TensorFlow loads) → Fashion-MNIST
+    split → the mixed batches → fit, with early stopping on the Fashion-MNIST validation split.
 
     Args:
         data: The loaded dataset; its test split is not touched here.
@@ -115,6 +169,17 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     Returns:
         The trained model (best validation weights), history and wall time.
     """
+    start = time.perf_counter()
+    sets = photo_sets(config)
+    parts, shares = [], []
+    if sets.train:
+        x_photo, t_photo = real.photo_examples(
+            sets.train, copies=config.photo_copies, seed=config.seed
+        )
+        t_photo[t_photo[:, real.TARGET_WIDTH - 2] == 1, -1] = config.outlier_weight
+        parts.append((x_photo, t_photo))
+        shares.append(config.photo_share)
+
     import keras
 
     from trainer.model import build_model
@@ -127,24 +192,30 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     x = model_input(x)
     val_size = min(config.validation_size, len(y) // 5)
     x_tr, y_tr, x_val, y_val = split_validation(x, y, val_size, config.seed)
-    train_ds = make_dataset(
-        x_tr, y_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed
+    parts.insert(0, (x_tr, real.class_targets(y_tr)))
+    shares.insert(0, 1.0 - sum(shares))
+    train_ds = training_batches(
+        parts, shares, batch_size=config.batch_size, augment=config.augment, seed=config.seed
     )
-    val_ds = make_dataset(x_val, y_val, 1024)
+    val_ds = evaluation_batches(x_val, real.class_targets(y_val))
 
-    steps = config.epochs * int(np.ceil(len(y_tr) / config.batch_size))
+    # An epoch is one pass over the Fashion-MNIST images; the photos come on top of them.
+    steps_per_epoch = int(np.ceil(len(y_tr) / (config.batch_size * shares[0])))
+    steps = config.epochs * steps_per_epoch
     # A schedule object lives in the optimizer state, so a resumed run continues the same curve.
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.01)
     model = build_model()
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        # One-hot labels: Keras 3's sparse loss has no label smoothing.
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        loss=set_cross_entropy(config.label_smoothing, config.outlier_weight),
+        metrics=[keras.metrics.MeanMetricWrapper(set_accuracy, name="accuracy")],
     )
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+            monitor="val_accuracy",
+            mode="max",
+            patience=config.patience,
+            restore_best_weights=True,
         )
     ]
     if backup_dir is not None:
@@ -152,7 +223,7 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
             print(f"Discarding {backup_dir}: it was made with a different recipe.", file=sys.stderr)
             shutil.rmtree(backup_dir)
         backup_dir.mkdir(parents=True, exist_ok=True)
-        write_text(backup_dir / "config.json", json.dumps(asdict(config)))
+        write_text(backup_dir / "config.json", json.dumps(config_json(config)))
         # The CSV keeps the epochs run before a kill, which fit()'s own history forgets. It is
         # written before the backup, so a kill between the two repeats a row; _read_history
         # keeps the last copy of each epoch. Keras's own delete_checkpoint would remove the
@@ -162,12 +233,20 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
             1, keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)
         )
 
+    photos = len(parts[1][0]) if len(parts) > 1 else 0
     print(
-        f"Training on {len(y_tr):,} images, validating on {len(y_val):,}: {config}", file=sys.stderr
+        f"Training on {len(y_tr):,} Fashion-MNIST images and {photos:,} photo examples "
+        f"({shares[-1]:.0%} of each batch when there are photos), validating on "
+        f"{len(y_val):,}: {config}",
+        file=sys.stderr,
     )
-    start = time.perf_counter()
     fit = model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=2
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=2,
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -187,19 +266,33 @@ def _read_history(csv_path: Path) -> dict[str, list[float]]:
     return {k: [float(rows[e][k]) for e in sorted(rows)] for k in keys}
 
 
-def predict_classes(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Class ids predicted for model-input images (N, 28, 28, 1), raw 0–255."""
-    probs = model.predict(images.astype(np.float32), batch_size=1024, verbose=0)
-    return np.argmax(probs, axis=1)
+def mirror_average(config: TrainConfig) -> bool:
+    """Whether a model of ``config`` answers with the mean over an image and its mirror image:
+    so it does when it was trained on mirrored images."""
+    return config.augment != "none"
 
 
-def evaluate(model: keras.Model, data: Dataset) -> dict:
+def predict_classes(model: keras.Model, images: np.ndarray, *, mirror: bool = False) -> np.ndarray:
+    """Class ids answered for model-input images (N, 28, 28, 1), raw 0–255 (with ``mirror``,
+    averaged over each image and its mirror image, as the runtime answers)."""
+    return np.argmax(answers(model, images, mirror_average=mirror), axis=1)
+
+
+def evaluate(model: keras.Model, data: Dataset, *, mirror: bool = False) -> dict:
     """Evaluate on the full test set: accuracy, confusion matrix, per-class scores, text report."""
-    return summarize(data.y_test, predict_classes(model, model_input(data.x_test)))
+    return summarize(data.y_test, predict_classes(model, model_input(data.x_test), mirror=mirror))
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """Save ``model`` to ``path`` (.keras) atomically: a half-written file is never visible."""
+    """Save ``model`` to ``path`` (.keras) atomically: a half-written file is never visible.
+
+    A model trained with this project's loss is saved compiled with a standard one: any Keras,
+    in ``safe_mode``, loads it without this project's code.
+    """
+    import keras
+
+    if not isinstance(model.loss, str | keras.losses.Loss | type(None)):
+        model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     with atomic_path(path) as tmp:
         model.save(tmp)
 
@@ -223,14 +316,17 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
     """
     data = load_data(data_dir)
     result = train(data, config, backup_dir=out_dir / ".train-backup")
-    y_pred = predict_classes(result.model, model_input(data.x_test))
+    mirror = mirror_average(config)
+    y_pred = predict_classes(result.model, model_input(data.x_test), mirror=mirror)
     metrics = summarize(data.y_test, y_pred)
+    metrics["mirror_average"] = mirror
+    metrics["photos"] = photo_metrics(result.model, config)
     metrics.update(
         params=int(result.model.count_params()),
         train_seconds=round(result.seconds, 2),
         epochs=result.epochs_run,
         seed=config.seed,
-        config=asdict(config),
+        config=config_json(config),
         labels=list(CLASS_NAMES),
         data=summary(data),
         versions=package_versions(),
@@ -246,9 +342,39 @@ def run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None) -> dic
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1))
     write_text(out_dir / "classification_report.txt", metrics["classification_report"] + "\n")
     write_plots(out_dir, data=data, history=result.history, y_pred=y_pred, seed=config.seed)
+    shown = metrics["photos"]
+    on_photos = (
+        f"; real photos (validation): {shown['validation']['strict']:.1%} strict, "
+        f"{shown['validation']['family']:.1%} family"
+        if shown
+        else ""
+    )
     print(
-        f"Test accuracy {metrics['test_accuracy']:.4f} after {result.epochs_run} epochs "
-        f"in {result.seconds:.0f} s; wrote {out_dir}/model.keras",
+        f"Test accuracy {metrics['test_accuracy']:.4f}{on_photos}, after {result.epochs_run} "
+        f"epochs in {result.seconds:.0f} s; wrote {out_dir}/model.keras",
         file=sys.stderr,
     )
     return metrics
+
+
+def photo_metrics(model: keras.Model, config: TrainConfig) -> dict | None:
+    """The float model's "not sure" threshold, calibrated on the held-out training photos, and
+    its scores on the collection's validation split (None without the collection)."""
+    if not config.real_photos:
+        return None
+    held_out = photo_sets(config).held_out
+    validation = real.collection_split("validation")
+
+    def probabilities(photos: list[Photo]) -> np.ndarray:
+        return answers(model, real.photo_inputs(photos), mirror_average=mirror_average(config))
+
+    held = probabilities(held_out)
+    mapped = np.array([bool(p.folder.strict) for p in held_out])
+    threshold = calibrate_threshold(held.max(1)[mapped], reject=real.NOT_SURE_REJECTS)
+    folders = [p.folder for p in validation]
+    return {
+        "not_sure_below": threshold,
+        "held_out": score([p.folder for p in held_out], held, not_sure_below=threshold).to_json(),
+        "validation": score(folders, probabilities(validation), not_sure_below=threshold).to_json(),
+        "train_photos": len(photo_sets(config).train),
+    }

@@ -392,7 +392,9 @@ async def latest(request: Request) -> Response:
     """``GET /api/latest``: the newest frame's result, when it was made, and the camera's state."""
     hub = _hub(request)
     snapshot = hub.latest
-    fields: dict[str, Any] = dict.fromkeys(("frame", "label", "class_id", "score", "fps"))
+    fields: dict[str, Any] = dict.fromkeys(
+        ("frame", "label", "class_id", "score", "not_sure", "fps")
+    )
     top_k = []
     if snapshot.result is not None:
         fields = snapshot.result.as_json()

@@ -145,8 +145,8 @@ class Metrics:
 
     def answered(self, prediction: Prediction, source: str) -> None:
         """Count one answer, and its best score under its best class (sure or not)."""
-        self.scores.labels(prediction.top_k[0][0], source).observe(prediction.score)
-        self.answers.labels(prediction.label, source).inc()
+        self.scores.labels(prediction.label, source).observe(prediction.score)
+        self.answers.labels(prediction.answer, source).inc()
         if not prediction.sure:
             self.not_sure.labels(source).inc()
 

@@ -61,14 +61,15 @@ def dump(out: Path) -> None:
                 clf = Classifier.from_file(model, runtime=runtime)
             except RuntimeMissingError:
                 continue  # not installed on this architecture (compare notices a Pi runtime)
-            outputs = clf.outputs(x[:count])
             key = f"{model.name}|{runtime}"
-            arrays[f"{key}|outputs"] = outputs
+            # What a user gets (a mirror average when the sidecar asks for one): the same
+            # answer is judged on the answers, steps apart on the outputs of one invoke.
+            arrays[f"{key}|outputs"], arrays[f"{key}|answers"] = clf.outputs_and_answers(x[:count])
             arrays[f"{key}|scale"] = np.array(clf.output.scale)
             arrays[f"{key}|sha256"] = np.array(hashlib.sha256(model.read_bytes()).hexdigest())
             arrays[f"{key}|mode"] = np.array(read_sidecar(model).quantization)
     np.savez(out, machine=np.array(platform.machine()), **arrays)
-    print(f"{out.name} ({platform.machine()}): {len(arrays) // 4} model x runtime outputs")
+    print(f"{out.name} ({platform.machine()}): {len(arrays) // 5} model x runtime outputs")
 
 
 def _entries(npz: np.lib.npyio.NpzFile) -> dict[str, list[str]]:
@@ -122,6 +123,10 @@ def check_pairs(a_path: Path, b_path: Path) -> int:
                 npz[side_x][f"{model}|{rx}|outputs"],
                 npz[side_y][f"{model}|{ry}|outputs"],
                 scale=scale,
+                answers=(
+                    npz[side_x][f"{model}|{rx}|answers"],
+                    npz[side_y][f"{model}|{ry}|answers"],
+                ),
             )
             ok = TARGETS["cross_argmax"].met(stats.argmax_agreement) and (
                 TARGETS["cross_steps"].met(stats.max_diff_steps)

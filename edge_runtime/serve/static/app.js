@@ -15,6 +15,11 @@ function percent(score) {
   return (100 * score).toFixed(1) + "%";
 }
 
+// The answer as a person reads it: below the model's threshold it is "not sure".
+function answer(result) {
+  return result.not_sure ? `not sure (${result.label}?)` : result.label;
+}
+
 function bars(list, topK) {
   list.replaceChildren(...topK.map((entry) => {
     const item = el("li");
@@ -37,6 +42,11 @@ function showInfo(info) {
   const accuracy = model.test_accuracy ? `, ${percent(model.test_accuracy)} on the test set` : "";
   $("model").textContent = `${model.path.split("/").pop()} (${model.quantization}${accuracy}) on ${info.runtime} ${info.runtime_version}`;
   $("footer").textContent = `fmnist-edge ${info.version} · up ${Math.round(info.uptime_s)} s · uploads up to ${info.max_upload_mb} MB`;
+  const photos = model.photos && model.photos.validation;
+  $("photo-figures").textContent = photos
+    ? `This model got ${percent(photos.strict)} of the real validation photos right ` +
+      `(${percent(photos.family)} of the right kind).`
+    : "";
 }
 
 async function pollLatest() {
@@ -47,7 +57,7 @@ async function pollLatest() {
       ? `${body.camera.error}${body.camera.retry_in_s !== null ? `; retrying in ${body.camera.retry_in_s.toFixed(1)} s` : ""}`
       : "";
     if (body.label !== null) {
-      $("live-label").textContent = body.label;
+      $("live-label").textContent = answer(body);
       $("live-score").textContent = percent(body.score);
       $("live-fps").textContent = body.fps.toFixed(0);
       bars($("live-top"), body.top_k);
@@ -69,7 +79,7 @@ function showResults(results) {
     const text = el("div");
     const list = el("ol", undefined, "bars");
     bars(list, result.top_k);
-    text.append(el("div", result.name), el("div", `${result.label} ${percent(result.score)}`, "label"), list);
+    text.append(el("div", result.name), el("div", `${answer(result)} ${percent(result.score)}`, "label"), list);
     row.append(seen, text);
     return row;
   }));
