@@ -37,6 +37,7 @@ from edge_runtime.vocab import (
     ARTIFACTS,
     DEFAULT_RUNTIME,
     MICRO_RUNTIME,
+    PI_RUNTIMES,
     ROUTE_MODE,
     RUNTIMES,
     model_files,
@@ -397,9 +398,6 @@ class Measured:
     unsupported: list[dict[str, str]] = field(default_factory=list)
     photos: list[dict[str, Any]] = field(default_factory=list)
     photo_answers: dict[str, Any] | None = None
-
-
-PI_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if r.automatic)
 
 
 def measure_models(

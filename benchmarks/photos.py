@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge_runtime.photos import Photo, right_classes, score
+from edge_runtime.photos import Photo, score
+from edge_runtime.vocab import FAMILY_OF_CLASS
 
 PHOTO_SIZE = (400, 534)
 """Width × height of the timed photos: the collection's originals' usual size."""
@@ -86,12 +87,10 @@ def camera_scores(photos: Sequence[Photo], answers: Sequence[int]) -> dict[str, 
         raise ValueError(
             f"the clip gave {len(majority)} garments' answers for {len(photos)} photos"
         )
-    right = right_classes([p.folder for p in photos])[np.arange(len(photos)), majority]
-    mapped = np.array([bool(p.folder.strict) for p in photos])
-    names = np.array([p.folder.name for p in photos])
-    per_folder = {n: float(right[names == n].mean()) for n in dict.fromkeys(names[mapped])}
-    return {"majority_right": float(right[mapped].mean()), "garments": int(mapped.sum()),
-            "frames": len(answers), "per_folder": per_folder}  # fmt: skip
+    # Each garment's majority answer, scored as a photo's answer is.
+    scores = score([p.folder for p in photos], np.eye(len(FAMILY_OF_CLASS))[majority])
+    return {"majority_right": scores.strict, "garments": scores.mapped, "frames": len(answers),
+            "per_folder": scores.per_folder}  # fmt: skip
 
 
 def photo_scores(photos: Sequence[Photo], probs: np.ndarray, threshold: float | None) -> dict:

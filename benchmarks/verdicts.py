@@ -5,7 +5,7 @@ earlier run. Pure functions of a :class:`benchmarks.measure.Result`; nothing is 
 from __future__ import annotations
 
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
-from edge_runtime.vocab import DEFAULT_RUNTIME, ROUTE_MODE, RUNTIMES, TARGETS
+from edge_runtime.vocab import DEFAULT_RUNTIME, PI_RUNTIMES, ROUTE_MODE, TARGETS
 
 RECOMMEND_WITHIN_PP = 0.1
 """Variants within this many points of the Keras accuracy are the ones recommended between."""
@@ -17,7 +17,7 @@ def target_checks(result: Result) -> list[dict[str, object]]:
     checks = []
     # The speed target is the Pi's: TFLite Micro is a reference interpreter for microcontrollers,
     # timed here only to compare with itself.
-    for runtime in (name for name, r in RUNTIMES.items() if r.automatic):
+    for runtime in PI_RUNTIMES:
         r = result.row(ROUTE_MODE, runtime, threads=1)
         if eager and r:
             checks.append(

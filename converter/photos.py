@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.photos import Photo, calibrate_threshold, score
+from edge_runtime.photos import Photo, score
 from trainer import photos as real
 from trainer.data import stratified_indices
 
@@ -95,8 +95,7 @@ def photo_record(answers: np.ndarray, photos: PhotoReference) -> dict[str, Any]:
     """
     n = len(photos.validation)
     validation, held_out = answers[:n], answers[n:]
-    mapped = np.array([bool(p.folder.strict) for p in photos.held_out])
-    threshold = calibrate_threshold(held_out.max(1)[mapped], reject=real.NOT_SURE_REJECTS)
+    threshold = real.not_sure_threshold(photos.held_out, held_out)
     scores = score([p.folder for p in photos.validation], validation, not_sure_below=threshold)
     agreement = float(np.mean(validation.argmax(1) == photos.float_validation.argmax(1)))
     return {

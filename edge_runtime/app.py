@@ -86,12 +86,10 @@ def classify_paths(paths: list[str], options: ClassifyOptions) -> int:
         try:
             if isinstance(path, ImageError):
                 raise path
-            image = load_image(path)
-            prediction = classifier.classify(image, top_k=options.top_k)
+            seen = model_input([load_image(path)])  # once: finding the garment is the work
+            prediction = classifier.prediction(classifier.probabilities(seen)[0], options.top_k)
             if options.save_preprocessed is not None:
-                _save_preprocessed(
-                    options.save_preprocessed, path, model_input([image])[0, :, :, 0]
-                )
+                _save_preprocessed(options.save_preprocessed, path, seen[0, :, :, 0])
         except ImageError as e:
             failures += 1
             print(f"error: {e}", file=sys.stderr, flush=True)

@@ -39,6 +39,9 @@ RUNTIMES: dict[str, Runtime] = {
 }
 """Known runtimes; automatic selection tries the ``automatic`` ones in this order."""
 
+PI_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if r.automatic)
+"""The runtimes a Pi runs (the automatic ones), in that order."""
+
 MICRO_RUNTIME = "tflite-micro"
 
 DEFAULT_RUNTIME = "ai-edge-litert"

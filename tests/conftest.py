@@ -6,12 +6,10 @@ Under CI (``CI=true``) a missing dataset is a failure, not a skip: ``make test``
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-from tests.helpers import TINY_INT8, scene
+from tests.helpers import TINY_INT8, scene, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +40,7 @@ def dataset():
     try:
         return load_data(allow_download=False)
     except DataError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"the real dataset is required in CI: {e}")
-        pytest.skip(f"real dataset not installed (run `make data`): {e}")
+        unavailable(f"real dataset not installed (run `make data`): {e}")
 
 
 @pytest.fixture(scope="session")

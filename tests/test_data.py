@@ -200,3 +200,14 @@ def test_download_verifies_and_renames(isolated_lookup: Path, monkeypatch: pytes
         )
     finally:
         server.shutdown()
+
+
+def test_a_missing_requirement_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    from tests.helpers import unavailable
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no model"):
+        unavailable("no model")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no model"):
+        unavailable("no model")

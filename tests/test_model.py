@@ -91,3 +91,19 @@ def test_stale_backup_is_discarded_not_resumed(dataset, tmp_path: Path):
     (backup / "junk").write_text("x")
     train(dataset, TrainConfig(epochs=1, limit=500, validation_size=100), backup_dir=backup)
     assert not backup.exists(), "a finished run removes its backup"
+
+
+def test_the_loss_weighs_a_photo_of_no_class_once_by_the_outlier_weight():
+    from trainer.objective import set_cross_entropy
+    from trainer.photos import TARGET_WIDTH, class_targets
+
+    p = np.array([[0.5, 0.3] + [0.025] * 8], np.float32)
+    outlier = np.zeros((1, TARGET_WIDTH), np.float32)
+    outlier[0, :10] = outlier[0, 10] = outlier[0, 11] = 1.0  # as trainer.photos.target makes it
+    uniform = float(-np.log(p).mean())
+    for weight in (0.5, 2.0):
+        loss = set_cross_entropy(0.1, weight)
+        assert float(loss(outlier, p)[0]) == pytest.approx(weight * uniform, rel=1e-5)
+    # A Fashion-MNIST image of class 0: label-smoothed cross-entropy.
+    known = float(set_cross_entropy(0.1, 2.0)(class_targets(np.array([0])), p)[0])
+    assert known == pytest.approx(0.9 * -np.log(0.5) + 0.1 * uniform, rel=1e-5)

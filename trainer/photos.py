@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from edge_runtime import CLASS_NAMES
-from edge_runtime.photos import Photo, PhotoError, labelled_photos
+from edge_runtime.photos import Photo, PhotoError, calibrate_threshold, labelled_photos
 from edge_runtime.preprocess import load_image, model_input, to_rgb
 
 COLLECTION = Path(__file__).resolve().parents[1] / "data" / "real-photos"
@@ -178,7 +178,6 @@ def photo_examples(
     *,
     copies: int,
     seed: int,
-    weight: float = 1.0,
     workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training examples of ``photos``: model input uint8 (N, 28, 28) and target rows (N, 12).
@@ -191,7 +190,6 @@ def photo_examples(
         copies: Examples per photo of a folder of average size (see :func:`copies_per_folder`);
             1 means the photos themselves, unaugmented.
         seed: Seeds every augmentation (with the photo's index and the copy's).
-        weight: Every example's weight in the loss.
         workers: Processes (None: one per core).
     """
     per = copies_per_folder(photos, copies) if copies > 1 else {p.folder.name: 1 for p in photos}
@@ -207,9 +205,16 @@ def photo_examples(
         made = [_examples(job) for job in jobs]
     x = np.concatenate(made) if made else np.zeros((0, 28, 28), np.uint8)
     y = np.concatenate(
-        [np.repeat(target(p, weight)[None], j.copies, 0) for p, j in zip(photos, jobs, strict=True)]
+        [np.repeat(target(p)[None], j.copies, 0) for p, j in zip(photos, jobs, strict=True)]
     )
     return x, y
+
+
+def not_sure_threshold(held_out: Sequence[Photo], probs: np.ndarray) -> float:
+    """A model's "not sure" threshold from its answers (N, 10) on the held-out photos: the best
+    score below which :data:`NOT_SURE_REJECTS` of those of a class fall."""
+    mapped = np.array([bool(p.folder.strict) for p in held_out])
+    return calibrate_threshold(np.asarray(probs).max(1)[mapped], reject=NOT_SURE_REJECTS)
 
 
 def photo_inputs(photos: Sequence[Photo]) -> np.ndarray:

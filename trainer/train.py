@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import atomic_path, write_text
-from edge_runtime.photos import Photo, calibrate_threshold, labelled_photos, score
+from edge_runtime.photos import Photo, labelled_photos, score
 from edge_runtime.preprocess import model_input
 from edge_runtime.provenance import package_versions
 from trainer import photos as real
@@ -173,11 +173,8 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     sets = photo_sets(config)
     parts, shares = [], []
     if sets.train:
-        x_photo, t_photo = real.photo_examples(
-            sets.train, copies=config.photo_copies, seed=config.seed
-        )
-        t_photo[t_photo[:, real.TARGET_WIDTH - 2] == 1, -1] = config.outlier_weight
-        parts.append((x_photo, t_photo))
+        # The loss weighs the photos of no class by config.outlier_weight (set_cross_entropy).
+        parts.append(real.photo_examples(sets.train, copies=config.photo_copies, seed=config.seed))
         shares.append(config.photo_share)
 
     import keras
@@ -362,19 +359,20 @@ def photo_metrics(model: keras.Model, config: TrainConfig) -> dict | None:
     its scores on the collection's validation split (None without the collection)."""
     if not config.real_photos:
         return None
-    held_out = photo_sets(config).held_out
+    sets = photo_sets(config)
     validation = real.collection_split("validation")
 
     def probabilities(photos: list[Photo]) -> np.ndarray:
         return answers(model, real.photo_inputs(photos), mirror_average=mirror_average(config))
 
-    held = probabilities(held_out)
-    mapped = np.array([bool(p.folder.strict) for p in held_out])
-    threshold = calibrate_threshold(held.max(1)[mapped], reject=real.NOT_SURE_REJECTS)
+    held = probabilities(sets.held_out)
+    threshold = real.not_sure_threshold(sets.held_out, held)
     folders = [p.folder for p in validation]
     return {
         "not_sure_below": threshold,
-        "held_out": score([p.folder for p in held_out], held, not_sure_below=threshold).to_json(),
+        "held_out": score(
+            [p.folder for p in sets.held_out], held, not_sure_below=threshold
+        ).to_json(),
         "validation": score(folders, probabilities(validation), not_sure_below=threshold).to_json(),
-        "train_photos": len(photo_sets(config).train),
+        "train_photos": len(sets.train),
     }

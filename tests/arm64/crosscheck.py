@@ -34,12 +34,11 @@ from edge_runtime.classifier import Classifier, RuntimeMissingError
 from edge_runtime.compare import agreement
 from edge_runtime.preprocess import model_input
 from edge_runtime.sidecar import read_sidecar
-from edge_runtime.vocab import MICRO_RUNTIME, MODES, RUNTIMES, TARGETS, model_files
+from edge_runtime.vocab import MICRO_RUNTIME, MODES, PI_RUNTIMES, TARGETS, model_files
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / vocab.ARTIFACTS
 FIXTURES = [ROOT / "tests/fixtures/tiny_int8.tflite", ROOT / "tests/fixtures/tiny_float32.tflite"]
-PI_RUNTIMES = [r.name for r in RUNTIMES.values() if r.automatic]
 
 
 def models() -> list[tuple[Path, int]]:
