@@ -35,6 +35,7 @@ class PhotoReference:
         validation: The validation split, which each model is scored on.
         x_held_out, x_validation: Those as model input (uint8 N×28×28×1).
         float_validation: The float Keras model's answers (N, 10) on the validation photos.
+        float_not_sure_below: The float model's own threshold, calibrated on the held-out photos.
     """
 
     train: list[Photo]
@@ -43,6 +44,7 @@ class PhotoReference:
     x_held_out: np.ndarray
     x_validation: np.ndarray
     float_validation: np.ndarray
+    float_not_sure_below: float
 
     @property
     def images(self) -> np.ndarray:
@@ -61,14 +63,15 @@ def load_photos(answers: Any) -> PhotoReference:
     """
     train, held_out = real.calibration_split(real.collection_split("train"))
     validation = real.collection_split("validation")
-    x_validation = real.photo_inputs(validation)
+    x_validation, x_held_out = real.photo_inputs(validation), real.photo_inputs(held_out)
     return PhotoReference(
         train=train,
         held_out=held_out,
         validation=validation,
-        x_held_out=real.photo_inputs(held_out),
+        x_held_out=x_held_out,
         x_validation=x_validation,
         float_validation=answers(x_validation),
+        float_not_sure_below=real.not_sure_threshold(held_out, answers(x_held_out)),
     )
 
 
@@ -86,9 +89,16 @@ def fine_tuning_photos(photos: PhotoReference, *, seed: int = 0) -> np.ndarray:
     return x[..., np.newaxis]
 
 
+def shown_answers(probs: np.ndarray, not_sure_below: float) -> np.ndarray:
+    """The answers a user sees for probabilities (N, 10): the class id, or -1 for "not sure"."""
+    return np.where(probs.max(1) < not_sure_below, -1, probs.argmax(1))
+
+
 def photo_record(answers: np.ndarray, photos: PhotoReference) -> dict[str, Any]:
     """A model's sidecar ``photos``: its threshold calibrated on the held-out photos, and its
-    scores and agreement with the float model on the validation photos.
+    scores and agreement with the float model on the validation photos: of the best class
+    (``agreement_with_float``), and of the answer shown, a class or "not sure", each model
+    with its own threshold (``shown_agreement_with_float``).
 
     Args:
         answers: Its answers (N, 10) on :attr:`PhotoReference.images`, in that order.
@@ -98,10 +108,14 @@ def photo_record(answers: np.ndarray, photos: PhotoReference) -> dict[str, Any]:
     threshold = real.not_sure_threshold(photos.held_out, held_out)
     scores = score([p.folder for p in photos.validation], validation, not_sure_below=threshold)
     agreement = float(np.mean(validation.argmax(1) == photos.float_validation.argmax(1)))
+    shown = shown_answers(validation, threshold) == shown_answers(
+        photos.float_validation, photos.float_not_sure_below
+    )
     return {
         "not_sure_below": threshold,
         "validation": scores.to_json(),
         "worst_folder": min(scores.per_folder.values()),
         "agreement_with_float": agreement,
+        "shown_agreement_with_float": float(np.mean(shown)),
         "photos": {"validation": n, "held_out": len(photos.held_out)},
     }

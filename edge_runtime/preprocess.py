@@ -259,9 +259,18 @@ def to_work(rgb: np.ndarray) -> np.ndarray:
 def trim_flat(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` without its margins of repeated rows or columns: letterbox bars, or a frame
     padded by repeating its edge. Kept whole when that would leave less than 30% of a side."""
-    pixels = rgb.astype(np.int16)
-    cols = np.flatnonzero(np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2)) > FLAT)
-    rows = np.flatnonzero(np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2)) > FLAT)
+    h, w = rgb.shape[:2]
+    if h < 2 or w < 2:  # no neighbours to compare: nothing is repeated
+        return rgb
+    # Mean absolute step between neighbouring columns (rows), over rows (columns) and channels.
+    # cv2.absdiff on uint8 is exact and the sums are integers, so the means are the float64
+    # ones np.mean makes of the int16 differences, without widening the image first.
+    across = cv2.absdiff(rgb[:, 1:], rgb[:, :-1]).reshape(h, 3 * (w - 1))
+    down = cv2.absdiff(rgb[1:], rgb[:-1]).reshape(h - 1, 3 * w)
+    across = across.sum(axis=0, dtype=np.int64).reshape(w - 1, 3).sum(axis=1)
+    down = down.sum(axis=1, dtype=np.int64)
+    cols = np.flatnonzero(across / (3.0 * h) > FLAT)
+    rows = np.flatnonzero(down / (3.0 * w) > FLAT)
     if cols.size == 0 or rows.size == 0:
         return rgb
     x0, x1, y0, y1 = cols[0], cols[-1] + 2, rows[0], rows[-1] + 2

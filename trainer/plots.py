@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime import CLASS_NAMES
+from edge_runtime import CLASS_NAMES, IMAGE_SIZE
 from edge_runtime.preprocess import model_input
 from trainer.batches import training_batches
 from trainer.data import Dataset, class_counts
@@ -27,19 +27,43 @@ PLOTS = (
 """The training plots: file stem under ``plots/`` and title."""
 
 
+def _mosaic(ax, images: list[np.ndarray | None], cols: int, *, label_rows: int) -> tuple[int, int]:  # noqa: ANN001 - a matplotlib Axes
+    """Draw 28×28 images (None: a blank cell) as one tiled picture on ``ax`` (one image is far
+    quicker to draw than an axes per image), ``label_rows`` pixel rows of white above each for
+    its label.
+
+    Returns:
+        The ``(width, height)`` of a cell in pixels, for placing labels.
+    """
+    gap = 4
+    cell_w, cell_h = IMAGE_SIZE + gap, IMAGE_SIZE + label_rows
+    rows = max(1, -(-len(images) // cols))
+    tiled = np.full((rows * cell_h, cols * cell_w), 255, np.uint8)
+    for k, image in enumerate(images):
+        if image is None:  # a blank cell
+            continue
+        top, left = (k // cols) * cell_h + label_rows, (k % cols) * cell_w + gap // 2
+        tiled[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE] = image
+    ax.imshow(tiled, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    # The picture fills the figure (the saved PNG is cropped to what is drawn, a title
+    # above the figure included).
+    ax.set_position((0, 0, 1, 1))
+    ax.figure.set_figheight(ax.figure.get_figwidth() * tiled.shape[0] / tiled.shape[1])
+    return cell_w, cell_h
+
+
 def _grid(
     images: list[np.ndarray], titles: list[str], cols: int, path: Path, suptitle: str
 ) -> None:
     plt = pyplot()
 
-    rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles, strict=False):
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=7)
-    fig.suptitle(suptitle)
+    fig, ax = plt.subplots(figsize=(cols * 1.3, 1))
+    cell_w, cell_h = _mosaic(ax, images, cols, label_rows=18)
+    for k, title in enumerate(titles):
+        x, y = (k % cols + 0.5) * cell_w, (k // cols) * cell_h + 17
+        ax.text(x, y, title, ha="center", va="bottom", fontsize=7)
+    fig.suptitle(suptitle, y=1.0, va="bottom")
     save_figure(fig, path)
 
 
@@ -47,18 +71,15 @@ def plot_samples(data: Dataset, path: Path, *, per_class: int = 8) -> None:
     """A row of training images per class."""
     plt = pyplot()
 
-    fig, axes = plt.subplots(
-        len(CLASS_NAMES), per_class, figsize=(per_class * 0.9, len(CLASS_NAMES) * 1.0)
-    )
+    images: list[np.ndarray | None] = []
+    for c in range(len(CLASS_NAMES)):
+        row = [data.x_train[i] for i in np.flatnonzero(data.y_train == c)[:per_class]]
+        images += row + [None] * (per_class - len(row))
+    fig, ax = plt.subplots(figsize=(per_class * 0.9, 1))
+    cell_w, cell_h = _mosaic(ax, images, per_class, label_rows=4)
     for c, name in enumerate(CLASS_NAMES):
-        for j, i in enumerate(np.flatnonzero(data.y_train == c)[:per_class]):
-            ax = axes[c, j]
-            ax.imshow(data.x_train[i], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle("Training samples per class")
+        ax.text(-2, (c + 0.5) * cell_h + 2, name, ha="right", va="center", fontsize=8)
+    fig.suptitle("Training samples per class", y=1.0, va="bottom")
     save_figure(fig, path)
 
 

@@ -10,6 +10,7 @@ import json
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,6 +151,23 @@ def photo_sets(config: TrainConfig) -> PhotoSets:
     return PhotoSets(train, held_out)
 
 
+def fashion_mnist_split(
+    data: Dataset, config: TrainConfig
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The Fashion-MNIST images ``config`` trains and validates on, as model input.
+
+    Returns:
+        ``((x_train, target rows), (x_val, y_val))``.
+    """
+    x, y = data.x_train, data.y_train
+    if config.limit is not None and config.limit < len(y):
+        idx = stratified_indices(y, config.limit, config.seed)
+        x, y = x[idx], y[idx]
+    val_size = min(config.validation_size, len(y) // 5)
+    x_tr, y_tr, x_val, y_val = split_validation(model_input(x), y, val_size, config.seed)
+    return (x_tr, real.class_targets(y_tr)), (x_val, y_val)
+
+
 def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) -> TrainResult:
     """Train a fresh :func:`~trainer.model.build_model` on ``data`` and the photos.
 
@@ -158,8 +176,9 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     different config is discarded, never resumed. After a resume, the returned wall time covers
     only this process, and early stopping counts its patience from the resumed epoch.
 
-    Call order: photo examples (worker processes, before TensorFlow loads) → Fashion-MNIST
-    split → the mixed batches → fit, with early stopping on the Fashion-MNIST validation split.
+    Call order: photo examples (worker processes, started before TensorFlow loads) and the
+    Fashion-MNIST split (:func:`fashion_mnist_split`) → the mixed batches → fit, with early
+    stopping on the Fashion-MNIST validation split.
 
     Args:
         data: The loaded dataset; its test split is not touched here.
@@ -171,33 +190,34 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
     """
     start = time.perf_counter()
     sets = photo_sets(config)
-    parts, shares = [], []
-    if sets.train:
-        # The loss weighs the photos of no class by config.outlier_weight (set_cross_entropy).
-        parts.append(real.photo_examples(sets.train, copies=config.photo_copies, seed=config.seed))
-        shares.append(config.photo_share)
+    with ThreadPoolExecutor(1) as background:
+        # The photo examples are made in worker processes while this one loads TensorFlow and
+        # prepares Fashion-MNIST: the same examples, a little sooner.
+        made = (
+            background.submit(
+                real.photo_examples, sets.train, copies=config.photo_copies, seed=config.seed
+            )
+            if sets.train
+            else None
+        )
+        import keras
 
-    import keras
+        from trainer.model import build_model
 
-    from trainer.model import build_model
-
-    set_determinism(config.seed)
-    x, y = data.x_train, data.y_train
-    if config.limit is not None and config.limit < len(y):
-        idx = stratified_indices(y, config.limit, config.seed)
-        x, y = x[idx], y[idx]
-    x = model_input(x)
-    val_size = min(config.validation_size, len(y) // 5)
-    x_tr, y_tr, x_val, y_val = split_validation(x, y, val_size, config.seed)
-    parts.insert(0, (x_tr, real.class_targets(y_tr)))
-    shares.insert(0, 1.0 - sum(shares))
+        set_determinism(config.seed)
+        fmnist, (x_val, y_val) = fashion_mnist_split(data, config)
+        parts, shares = [fmnist], [1.0]
+        if made is not None:
+            # The loss weighs the photos of no class by config.outlier_weight (set_cross_entropy).
+            parts.append(made.result())
+            shares = [1.0 - config.photo_share, config.photo_share]
     train_ds = training_batches(
         parts, shares, batch_size=config.batch_size, augment=config.augment, seed=config.seed
     )
     val_ds = evaluation_batches(x_val, real.class_targets(y_val))
 
     # An epoch is one pass over the Fashion-MNIST images; the photos come on top of them.
-    steps_per_epoch = int(np.ceil(len(y_tr) / (config.batch_size * shares[0])))
+    steps_per_epoch = int(np.ceil(len(fmnist[0]) / (config.batch_size * shares[0])))
     steps = config.epochs * steps_per_epoch
     # A schedule object lives in the optimizer state, so a resumed run continues the same curve.
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.01)
@@ -232,7 +252,7 @@ def train(data: Dataset, config: TrainConfig, backup_dir: Path | None = None) ->
 
     photos = len(parts[1][0]) if len(parts) > 1 else 0
     print(
-        f"Training on {len(y_tr):,} Fashion-MNIST images and {photos:,} photo examples "
+        f"Training on {len(fmnist[0]):,} Fashion-MNIST images and {photos:,} photo examples "
         f"({shares[-1]:.0%} of each batch when there are photos), validating on "
         f"{len(y_val):,}: {config}",
         file=sys.stderr,
