@@ -27,7 +27,13 @@ PLOTS = (
 """The training plots: file stem under ``plots/`` and title."""
 
 
-def _mosaic(ax, images: list[np.ndarray | None], cols: int, *, label_rows: int) -> tuple[int, int]:  # noqa: ANN001 - a matplotlib Axes
+def _mosaic(
+    ax,  # noqa: ANN001 - a matplotlib Axes
+    images: list[np.ndarray | None],
+    cols: int,
+    *,
+    label_rows: int,
+) -> tuple[int, int]:
     """Draw 28×28 images (None: a blank cell) as one tiled picture on ``ax`` (one image is far
     quicker to draw than an axes per image), ``label_rows`` pixel rows of white above each for
     its label.
