@@ -1,7 +1,7 @@
 """Shared fixtures (helpers that are not fixtures live in :mod:`tests.helpers`). Tests marked
 ``slow`` need TensorFlow; ``dataset`` tests need the real data.
 
-Under CI (``CI=true``) a missing dataset is a failure, not a skip: ``make test`` installs it first.
+A missing dataset is a failure, never a skip: ``make test`` installs it first.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def two_classes(dataset) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def dataset():
-    """The real, verified Fashion-MNIST. Fails (never skips) under CI when it is missing."""
+    """The real, verified Fashion-MNIST. Fails (never skips) when it is missing."""
     from trainer.data import DataError, load_data
 
     try:

@@ -2,7 +2,7 @@
 split through the path ``fmnist-edge classify`` runs, and through the camera frame loop.
 
 The model tests need the real model (``make test`` converts it first) and fail, never skip,
-under CI when it is missing.
+when it is missing.
 """
 
 from __future__ import annotations
