@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.photos import Photo, score
+from edge_runtime.photos import Photo, score, shown_answers
 from trainer import photos as real
 from trainer.data import stratified_indices
 
@@ -87,11 +87,6 @@ def fine_tuning_photos(photos: PhotoReference, *, seed: int = 0) -> np.ndarray:
     """The training photos and augmented copies of them, as model input (N, 28, 28, 1)."""
     x, _ = real.photo_examples(photos.train, copies=FINE_TUNING_COPIES, seed=seed)
     return x[..., np.newaxis]
-
-
-def shown_answers(probs: np.ndarray, not_sure_below: float) -> np.ndarray:
-    """The answers a user sees for probabilities (N, 10): the class id, or -1 for "not sure"."""
-    return np.where(probs.max(1) < not_sure_below, -1, probs.argmax(1))
 
 
 def photo_record(answers: np.ndarray, photos: PhotoReference) -> dict[str, Any]:

@@ -114,6 +114,14 @@ def right_classes(folders: Sequence[PhotoFolder]) -> np.ndarray:
     return mask
 
 
+def shown_answers(probs: np.ndarray, not_sure_below: float) -> np.ndarray:
+    """The answers a user is shown for probabilities (N, 10): the best class's id, or -1 for
+    "not sure" (best score below ``not_sure_below``, the rule
+    :meth:`edge_runtime.classifier.Classifier.prediction` applies to one image)."""
+    probs = np.asarray(probs)
+    return np.where(probs.max(1) < not_sure_below, -1, probs.argmax(1))
+
+
 def score(
     folders: Sequence[PhotoFolder], probs: np.ndarray, *, not_sure_below: float | None = None
 ) -> PhotoScores:
@@ -123,7 +131,7 @@ def score(
         PhotoError: No photo of a folder with a class.
     """
     probs = np.asarray(probs)
-    answer, best = probs.argmax(1), probs.max(1)
+    answer = probs.argmax(1)
     mapped = np.array([bool(f.strict) for f in folders])
     if not mapped.any():
         raise PhotoError("no photo of a folder with a class to score")
@@ -145,7 +153,7 @@ def score(
         "per_folder": per_folder,
     }
     if not_sure_below is not None:
-        unsure = best < not_sure_below
+        unsure = shown_answers(probs, not_sure_below) < 0
         scores |= {
             "not_sure_below": not_sure_below,
             "not_sure_mapped": float(unsure[mapped].mean()),

@@ -256,21 +256,29 @@ def to_work(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def trim_flat(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` without its margins of repeated rows or columns: letterbox bars, or a frame
-    padded by repeating its edge. Kept whole when that would leave less than 30% of a side."""
+def busy_lines(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where an RGB image changes: the indices ``(cols, rows)`` of the steps from one column
+    (row) to the next whose mean absolute difference, over its pixels and channels, is above
+    :data:`FLAT`. Step ``i`` is between lines ``i`` and ``i + 1``."""
     h, w = rgb.shape[:2]
-    if h < 2 or w < 2:  # no neighbours to compare: nothing is repeated
-        return rgb
-    # Mean absolute step between neighbouring columns (rows), over rows (columns) and channels.
     # cv2.absdiff on uint8 is exact and the sums are integers, so the means are the float64
     # ones np.mean makes of the int16 differences, without widening the image first.
-    across = cv2.absdiff(rgb[:, 1:], rgb[:, :-1]).reshape(h, 3 * (w - 1))
-    down = cv2.absdiff(rgb[1:], rgb[:-1]).reshape(h - 1, 3 * w)
-    across = across.sum(axis=0, dtype=np.int64).reshape(w - 1, 3).sum(axis=1)
-    down = down.sum(axis=1, dtype=np.int64)
-    cols = np.flatnonzero(across / (3.0 * h) > FLAT)
-    rows = np.flatnonzero(down / (3.0 * w) > FLAT)
+    cols = rows = np.zeros(0, np.intp)
+    if w >= 2:  # (cv2 gives no array for an empty difference)
+        across = cv2.absdiff(rgb[:, 1:], rgb[:, :-1]).reshape(h, 3 * (w - 1))
+        across = across.sum(axis=0, dtype=np.int64).reshape(w - 1, 3).sum(axis=1)
+        cols = np.flatnonzero(across / (3.0 * h) > FLAT)
+    if h >= 2:
+        down = cv2.absdiff(rgb[1:], rgb[:-1]).reshape(h - 1, 3 * w).sum(axis=1, dtype=np.int64)
+        rows = np.flatnonzero(down / (3.0 * w) > FLAT)
+    return cols, rows
+
+
+def trim_flat(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` without its margins of repeated rows or columns (no :func:`busy_lines` step):
+    letterbox bars, or a frame padded by repeating its edge. Kept whole when that would leave
+    less than 30% of a side."""
+    cols, rows = busy_lines(rgb)
     if cols.size == 0 or rows.size == 0:
         return rgb
     x0, x1, y0, y1 = cols[0], cols[-1] + 2, rows[0], rows[-1] + 2

@@ -33,7 +33,7 @@ PTQ = ARTIFACTS / MODES[PTQ_MODE].file
 @pytest.fixture(scope="module")
 def real(dataset) -> dict:
     """The trained Keras model's answers and the route model, from ``artifacts/``: every test
-    here goes through this, so that a missing artifact fails (CI) or skips with one message."""
+    here goes through this, so that a missing artifact fails with one message."""
     needed = [ARTIFACTS / "model.keras", ROUTE, PTQ, ROUTE.with_suffix(".cc")]
     needed.append(ARTIFACTS / "int8_debug.json")
     missing = [p for p in needed if not p.is_file()]
@@ -128,8 +128,7 @@ def test_c_array_holds_exactly_the_model(real):
 def test_int8_agrees_with_float_on_real_photos(real):
     """The int8 model was calibrated and fine-tuned on photos too: it gives the float model's
     answer on the validation photos (the shipped model, its answers as classify gives them)."""
-    from converter.photos import shown_answers
-    from edge_runtime.photos import labelled_photos
+    from edge_runtime.photos import labelled_photos, shown_answers
     from trainer.model import answers
     from trainer.photos import photo_inputs
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from edge_runtime.preprocess import (
     ImageError,
+    busy_lines,
     decode_image,
     load_image,
     model_input,
@@ -137,24 +138,11 @@ def test_blank_and_tiny_images_give_a_black_canvas():
         assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() == 0
 
 
-def _trim_by_definition(rgb: np.ndarray) -> np.ndarray:
-    """trim_flat as its docstring defines it, in plain numpy: the margins whose mean absolute
-    step to the next row or column is at most FLAT go, unless that leaves under 30%."""
+def test_busy_lines_keep_to_their_definition():
+    """The steps above FLAT are found as np.mean of int16 differences finds them, means of
+    exactly FLAT (1.0) included; letterbox bars are trimmed to the picture and one bar column."""
     from edge_runtime.preprocess import FLAT
 
-    pixels = rgb.astype(np.int16)
-    cols = np.flatnonzero(np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2)) > FLAT)
-    rows = np.flatnonzero(np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2)) > FLAT)
-    if cols.size == 0 or rows.size == 0:
-        return rgb
-    x0, x1, y0, y1 = cols[0], cols[-1] + 2, rows[0], rows[-1] + 2
-    if x1 - x0 < 0.3 * rgb.shape[1] or y1 - y0 < 0.3 * rgb.shape[0]:
-        return rgb
-    return rgb[y0:y1, x0:x1]
-
-
-def test_trim_flat_keeps_to_its_definition():
-    """Letterbox bars and repeated edges go; steps of exactly FLAT (1.0) on average stay flat."""
     rng = np.random.default_rng(0)
     images = []
     for k in range(200):
@@ -167,12 +155,17 @@ def test_trim_flat_keeps_to_its_definition():
         elif k % 4 == 2:  # steps of 0 or 2: means at or near FLAT
             image = (100 + 2 * rng.integers(0, 2, (h, w, 3))).astype(np.uint8)
         images.append(image)
+    for image in images:
+        pixels = image.astype(np.int16)
+        cols, rows = busy_lines(image)
+        steps = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))
+        np.testing.assert_array_equal(cols, np.flatnonzero(steps > FLAT))
+        steps = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))
+        np.testing.assert_array_equal(rows, np.flatnonzero(steps > FLAT))
     letterboxed = np.zeros((48, 64, 3), np.uint8)
     letterboxed[:, 8:56] = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
     # The bars go but for the column beside the picture on each side (the step marks the edge).
-    assert trim_flat(letterboxed).shape == (48, 50, 3)
-    for image in [*images, letterboxed]:
-        np.testing.assert_array_equal(trim_flat(image), _trim_by_definition(image))
+    np.testing.assert_array_equal(trim_flat(letterboxed), letterboxed[:, 7:57])
 
 
 def test_large_photo_is_reduced_but_still_right(tmp_path: Path):
