@@ -45,7 +45,10 @@ def _runtimes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
     return names
 
 
-SEEDS_HELP = "With --training: train seeds 0…N-1 and check their mean accuracy (~2.5 min each)."
+SEEDS_HELP = (
+    "With --training: time seeds 0…N-1 of both recipes in pairs (the ratio is their median) "
+    "and check our mean accuracy over them (a few minutes per seed)."
+)
 
 
 @click.command(cls=OptionsCommand, options=BenchOptions, context_settings=SHOW_DEFAULTS)

@@ -68,7 +68,8 @@ class BenchOptions:
         repeats: Timed calls per configuration (at most 50 with ``quick``).
         quick: 1,000 test images and short runs (CI).
         training: Also time ``make train`` against the seed recipe.
-        seeds: With ``training``, train this many seeds and check their mean accuracy.
+        seeds: With ``training``, time this many seeds of both recipes in pairs (the ratio is
+            their median) and check our mean accuracy over them.
         serve: Also load a live ``fmnist-edge serve`` with wrk (see :mod:`benchmarks.serving`).
         photos: Also measure every model on the vendored real photos, and the camera clip made
             of them (see :mod:`benchmarks.photos`).

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import tables, training
 from benchmarks.measure import Result, Row
 from benchmarks.tables import seed_rows
 from benchmarks.verdicts import changes_since, target_checks
@@ -172,6 +173,30 @@ def test_training_accuracy_target_is_the_mean_over_seeds(accuracies: list[float]
     assert f"({over})" in check["target"]
     rows = seed_rows(training_result(accuracies).training["ours"])
     assert len(rows) == (len(accuracies) > 1)
+
+
+def test_training_ratio_is_the_median_of_back_to_back_pairs(monkeypatch):
+    # Pair ratios 0.5, 1.0 and 0.6: their median is 0.6, where the medians' ratio would be 0.8.
+    metrics = {"test_accuracy": 0.915, "train_seconds": 1.0, "epochs": 12, "config": {}}
+    ours = iter([(100.0, metrics), (80.0, metrics), (60.0, metrics)])
+    theirs = iter(
+        [
+            (200.0, {"test_accuracy": 0.89}),
+            (80.0, {"test_accuracy": 0.89}),
+            (100.0, {"test_accuracy": 0.89}),
+        ]
+    )
+    order = []
+    monkeypatch.setattr(training, "_ours", lambda n, _: order.append(("ours", n)) or next(ours))
+    monkeypatch.setattr(training, "_theirs", lambda n: order.append(("seed", n)) or next(theirs))
+    monkeypatch.setattr(training, "_timed", lambda *_: 50.0)
+    t = training.time_both_recipes(seeds=3)
+    assert order == [("ours", 0), ("seed", 0), ("ours", 1), ("seed", 1), ("ours", 2), ("seed", 2)]
+    assert t["pair_ratios"] == [0.5, 1.0, 0.6] and t["wall_time_ratio"] == 0.6
+    assert t["ours"]["wall_seconds"] == 80.0 and t["seed_recipe"]["wall_seconds"] == 100.0
+    table = tables.training(result_of([], training=t))
+    assert "0.60, the median of 3 pairs: 0.50, 1.00, 0.60" in table.title
+    assert table.rows[-1][1] == "100 (200, 80, 100)"
 
 
 def test_sizes_equal_the_files(bench_run):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from trainer.batches import mixed_rows, training_batches
 from trainer.data import stratified_indices
 from trainer.train import TrainConfig, split_validation
 
@@ -107,3 +109,36 @@ def test_the_loss_weighs_a_photo_of_no_class_once_by_the_outlier_weight():
     # A Fashion-MNIST image of class 0: label-smoothed cross-entropy.
     known = float(set_cross_entropy(0.1, 2.0)(class_targets(np.array([0])), p)[0])
     assert known == pytest.approx(0.9 * -np.log(0.5) + 0.1 * uniform, rel=1e-5)
+
+
+def _draws(seed: int) -> np.ndarray:
+    return np.concatenate(list(islice(mixed_rows([10, 3], [0.75, 0.25], 8, seed=seed), 1000)))
+
+
+def test_mixed_rows_draw_each_part_in_passes_at_its_share():
+    draws = _draws(seed=0)
+    # Every pass over a part is a permutation of its rows: none repeats before all have come.
+    for part, size in ((draws[draws < 10], 10), (draws[draws >= 10] - 10, 3)):
+        passes = part[: len(part) // size * size].reshape(-1, size)
+        assert (np.sort(passes, axis=1) == np.arange(size)).all()
+    assert abs(np.mean(draws >= 10) - 0.25) < 0.02
+    np.testing.assert_array_equal(draws, _draws(seed=0))
+    assert not np.array_equal(draws, _draws(seed=1))
+
+
+def test_training_batches_keep_each_image_with_its_target():
+    # Each image's pixels and its target row spell its row number, so a mix-up shows.
+    parts = [
+        (
+            np.repeat(r, 28 * 28).reshape(-1, 28, 28).astype(np.uint8),
+            np.repeat(r, 12).reshape(-1, 12),
+        )
+        for r in (np.arange(40), np.arange(40, 52))
+    ]
+    batches = training_batches(parts, [0.5, 0.5], batch_size=16, augment="none", seed=0)
+    images, targets = (t.numpy() for t in next(iter(batches)))
+    assert images.shape == (16, 28, 28, 1) and images.dtype == np.float32
+    row = images[:, 0, 0, 0]
+    assert (images == row[:, None, None, None]).all()
+    assert (targets == row[:, None]).all()
+    assert (row < 40).any() and (row >= 40).any()

@@ -10,7 +10,7 @@ import numpy as np
 
 from edge_runtime import CLASS_NAMES, IMAGE_SIZE
 from edge_runtime.preprocess import model_input
-from trainer.batches import training_batches
+from trainer.batches import augment_batch
 from trainer.data import Dataset, class_counts
 from trainer.figures import pyplot, save_figure
 from trainer.metrics import confusion_matrix, most_confused_pairs
@@ -120,11 +120,7 @@ def plot_preprocessing(data: Dataset, path: Path, *, seed: int = 0, examples: in
 
     idx = [int(np.flatnonzero(data.y_train == c)[0]) for c in range(examples)]
     raw = model_input(data.x_train[idx])
-    targets = np.eye(len(CLASS_NAMES), 12, dtype=np.float32)[data.y_train[idx]]
-    ds = training_batches(
-        [(raw, targets)], [1.0], batch_size=examples, augment="flip-shift", seed=seed
-    )
-    augmented = next(iter(ds))[0].numpy().astype(np.uint8)
+    augmented = augment_batch(raw, "flip-shift", seed).numpy().astype(np.uint8)
     photos = [_photo_style(data.x_train[i]) for i in idx]
     prepared = model_input(photos)
     columns = [
