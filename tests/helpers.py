@@ -26,7 +26,7 @@ def unavailable(message: str) -> None:
     pytest.fail(message)
 
 
-SHIPPED_MISSES = {"photo_family": 0.90, "photo_int8_agreement": 0.985}
+SHIPPED_MISSES = {"photo_family": 0.89}
 """Targets of :data:`edge_runtime.vocab.TARGETS` the shipped int8 model misses, as the README
 reports them with the best figure measured and the routes tried, and for each the floor (what
 this release measured, rounded down) that keeps it from sliding back. Every other target of the

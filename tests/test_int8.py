@@ -143,5 +143,6 @@ def test_int8_agrees_with_float_on_real_photos(real):
     float_below = json.loads((ARTIFACTS / "metrics.json").read_text())["photos"]["not_sure_below"]
     shown = shown_answers(int8_probs, clf.not_sure_below) == shown_answers(float_probs, float_below)
     assert clf.sidecar.photos["shown_agreement_with_float"] == pytest.approx(np.mean(shown))
-    target, floor = TARGETS["photo_int8_agreement"], SHIPPED_MISSES["photo_int8_agreement"]
-    assert target.met(agreement) or agreement >= floor, agreement  # a miss the README reports
+    # Met, or (a miss the README reports) at least its floor.
+    key = "photo_int8_agreement"
+    assert TARGETS[key].met(agreement) or agreement >= SHIPPED_MISSES.get(key, 1.0), agreement
