@@ -123,6 +123,7 @@ def time_both_recipes(*, seeds: int = 1) -> dict:
         "seed_recipe": {
             "wall_seconds": round(seed_median, 1),
             "wall_seconds_each": [round(v, 1) for v in seed_s],
+            "fit_seconds": round(seed_runs[0][1]["fit_seconds"], 1),
             "test_accuracy": seed_accuracies[0],
             "seed_accuracies": seed_accuracies,
             "epochs": SEED_EPOCHS,

@@ -179,13 +179,8 @@ def test_training_ratio_is_the_median_of_back_to_back_pairs(monkeypatch):
     # Pair ratios 0.5, 1.0 and 0.6: their median is 0.6, where the medians' ratio would be 0.8.
     metrics = {"test_accuracy": 0.915, "train_seconds": 1.0, "epochs": 12, "config": {}}
     ours = iter([(100.0, metrics), (80.0, metrics), (60.0, metrics)])
-    theirs = iter(
-        [
-            (200.0, {"test_accuracy": 0.89}),
-            (80.0, {"test_accuracy": 0.89}),
-            (100.0, {"test_accuracy": 0.89}),
-        ]
-    )
+    seed_recipe = {"test_accuracy": 0.89, "fit_seconds": 1.0}
+    theirs = iter([(200.0, seed_recipe), (80.0, seed_recipe), (100.0, seed_recipe)])
     order = []
     monkeypatch.setattr(training, "_ours", lambda n, _: order.append(("ours", n)) or next(ours))
     monkeypatch.setattr(training, "_theirs", lambda n: order.append(("seed", n)) or next(theirs))
