@@ -40,12 +40,15 @@ import numpy as np
 from PIL import Image
 
 from edge_runtime.classifier import Prediction
+from edge_runtime.json_input import parse_json
 from edge_runtime.vocab import PHOTO_FOLDERS, label_folder
 
 LOG = logging.getLogger("uvicorn.error")
 FRAME, SEEN, RECORD = "frame.jpg", "seen.png", "capture.json"
 LABELLED = "labelled"
-ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
+TMP_PREFIX = ".tmp-"
+"""A capture being written is the folder TMP_PREFIX + its id, renamed to its id when whole."""
+ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{8}\Z")
 """What a capture id looks like: when (UTC) and 32 random bits, ``20261201T093012-1a2b3c4d``."""
 JPEG_QUALITY = 90
 MIN_INTERVAL_S = 1.0
@@ -89,8 +92,25 @@ class Capture:
         return {**asdict(self), "top_k": list(self.top_k)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Capture:
-        return cls(**{**data, "top_k": tuple(data["top_k"])})
+    def from_json(cls, data: Any) -> Capture:
+        """Read a record, checking each field's type (the folder may hold hand-edited ones).
+
+        Raises:
+            ValueError: Not a capture record.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("top_k"), list):
+            raise ValueError("not a capture record")
+        capture = cls(**{**data, "top_k": tuple(data["top_k"])})
+        if not (
+            ID.match(capture.id)
+            and isinstance(capture.time, int | float)
+            and not isinstance(capture.time, bool)
+            and isinstance(capture.source, str)
+            and isinstance(capture.model_sha256, str)
+            and all(isinstance(t, dict) for t in capture.top_k)
+        ):
+            raise ValueError("a capture record with a field of the wrong type")
+        return capture
 
 
 @dataclass(frozen=True)
@@ -142,12 +162,14 @@ class CaptureStore:
         self._lock = threading.Lock()
         self._captures: dict[str, Capture] = {}
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".tmp-*"):
-            # A kill mid-write leaves a temporary folder, never a capture: remove it.
-            shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.root.glob(f"{TMP_PREFIX}*"):
+            # A kill mid-write leaves a temporary folder, never a capture: remove it (only a
+            # folder named as save() names them; anything else here is not ours to delete).
+            if ID.match(stale.name.removeprefix(TMP_PREFIX)) and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
         for folder in self._capture_folders():
             try:
-                capture = Capture.from_json(json.loads((folder / RECORD).read_text()))
+                capture = Capture.from_json(parse_json((folder / RECORD).read_bytes()))
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not one of ours: left alone
             label = None if folder.parent == self.root else folder.parent.name
@@ -211,7 +233,7 @@ class CaptureStore:
                 model_sha256=model_sha256,
                 top_k=tuple(prediction.as_json()["top_k"][:3]),
             )
-            tmp = self.root / f".tmp-{capture.id}"
+            tmp = self.root / f"{TMP_PREFIX}{capture.id}"
             try:
                 tmp.mkdir()
                 seen_png = png_of(seen)
@@ -306,6 +328,10 @@ class CaptureStore:
             capture = self.get(capture_id)
             labelled = replace(capture, label=folder)
             source, target = self.folder(capture), self.folder(labelled)
+            if not source.is_dir():
+                # Removed behind the server's back (by hand, or an rsync --remove-source-files).
+                del self._captures[capture.id]
+                raise CaptureError(404, f"capture {capture.id} is no longer on disk")
             if source != target:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # The folder is the truth; its record follows (both atomic renames).

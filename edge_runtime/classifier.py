@@ -289,7 +289,9 @@ class Classifier:
             with _quiet_stderr():
                 interpreter = module.Interpreter(model_content=content, num_threads=self.threads)
                 interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
+        except Exception as e:  # noqa: BLE001 - TFLite Micro's reader fails on bad bytes with
+            # struct.error, TypeError or IndexError, the interpreters with ValueError or
+            # RuntimeError: each means the same to the user, the model cannot be loaded.
             problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if "Didn't find op" in str(e):
                 problem += f" (this model needs a newer runtime than {self.runtime} {self.runtime_version})"

@@ -12,7 +12,13 @@ from pathlib import Path
 import click
 
 from edge_runtime.classifier import ModelError, RuntimeMissingError
-from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.cli_support import (
+    SHOW_DEFAULTS,
+    Number,
+    OptionsCommand,
+    one_line_errors,
+    options_from,
+)
 from edge_runtime.options import (
     CaptureOptions,
     ClassifyOptions,
@@ -39,7 +45,7 @@ threads_option = click.option(
 )
 not_sure_option = click.option(
     "--not-sure-below",
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     default=ModelOptions.not_sure_below,
     help="Answer 'not sure' when the best score is below this (0: never) "
     "[default: the threshold calibrated with the model, from its sidecar].",
@@ -65,14 +71,14 @@ def capture_options(command):  # noqa: ANN001, ANN201 - a click command, decorat
             ),
             click.option(
                 "--capture-below",
-                type=click.FloatRange(0, 1),
+                type=Number(0, 1),
                 default=CaptureOptions.capture_below,
                 help="Save a camera frame when its best score is below this "
                 "[default: the model's 'not sure' threshold].",
             ),
             click.option(
                 "--capture-max-mb",
-                type=click.FloatRange(1, min_open=False),
+                type=Number(1, min_open=False),
                 default=CaptureOptions.capture_max_mb,
                 help="Disk budget of the captures: past it the oldest unlabelled ones go.",
             ),
@@ -225,7 +231,7 @@ def webcam(ctx: click.Context) -> None:
 @not_sure_option
 @click.option(
     "--max-upload-mb",
-    type=click.FloatRange(0, 1024, min_open=True),
+    type=Number(0, 1024, min_open=True),
     default=ServeOptions.max_upload_mb,
     help="Refuse request bodies larger than this (413).",
 )

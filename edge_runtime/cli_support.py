@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,17 @@ F = TypeVar("F", bound=Callable[..., object])
 
 SHOW_DEFAULTS = {"show_default": True}
 """``context_settings`` of every command: ``--help`` shows each option's default."""
+
+
+class Number(click.FloatRange):
+    """``click.FloatRange`` that refuses ``nan`` and ``inf``, which pass its bounds (every
+    comparison with NaN is false) and then fail far from the flag, or quietly change answers."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class OptionsCommand(click.Command):

@@ -89,7 +89,8 @@ class ClassifyOptions(ModelOptions):
     Attributes:
         top_k: Classes to list per image (human output) / in ``top_k`` (JSON).
         as_json: One JSON object per line instead of text.
-        save_preprocessed: Write the 28×28 image the model saw for each input here (PNG).
+        save_preprocessed: Write the 28×28 image the model saw for each input here, as
+            ``<stem>.preprocessed.png`` (PNG; a stem met again in one run gets ``-2``, ``-3``...).
     """
 
     top_k: int = 1

@@ -97,6 +97,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageError(path, "no such file") from None
     except PermissionError:
         raise ImageError(path, "permission denied") from None
+    except OSError as e:  # a symlink loop, a path through a file, a name too long, EIO ...
+        raise ImageError(path, e.strerror or type(e).__name__) from None
 
 
 def image_suffixes() -> set[str]:
@@ -206,7 +208,8 @@ def to_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
             "L",
         )
     if mode == "F":
-        a = np.asarray(image, dtype=np.float64)
+        # NaN pixels are black (0) and ±inf clip, so that no cast of a non-finite value warns.
+        a = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
         a = a * 255.0 if a.max() <= 1.0 else a
         image, mode = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8)), "L"
     if mode in ("RGBA", "LA", "PA", "RGBa") or (mode == "P" and "transparency" in image.info):

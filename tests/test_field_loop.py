@@ -31,6 +31,7 @@ from edge_runtime.captures import (
     RECORD,
     SEEN,
     CameraCapture,
+    CaptureError,
     CaptureStore,
     jpeg_of,
 )
@@ -109,6 +110,24 @@ def test_label_files_it_where_the_trainer_reads_and_delete_removes_it(tmp_path: 
         shoes.id: "shoes",
         other.id: "none",
     }
+
+
+def test_a_store_reads_past_what_is_not_its_own_and_deletes_none_of_it(tmp_path: Path):
+    store = CaptureStore(tmp_path, max_bytes=2**20)
+    good, edited, gone = save(store, 1), save(store, 2), save(store, 3)
+    record = tmp_path / edited.id / "capture.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "time": "yesterday"}))
+    (tmp_path / ".tmp-notes").mkdir()  # a hidden folder the store did not make
+    (tmp_path / ".tmp-notes" / "keep.txt").write_text("mine")
+    shutil.rmtree(tmp_path / gone.id)  # removed behind the store's back
+    with pytest.raises(CaptureError) as err:
+        store.label(gone.id, "Shirt")
+    assert err.value.status == 404 and gone.id not in [c.id for c in store.listing(
+        labelled=False, limit=10)]  # fmt: skip
+    reopened = CaptureStore(tmp_path, max_bytes=2**20)
+    assert [c.id for c in reopened.listing(labelled=False, limit=10)] == [good.id]
+    assert (tmp_path / ".tmp-notes" / "keep.txt").read_text() == "mine"
+    assert (tmp_path / edited.id).is_dir(), "a record it cannot read is left alone"
 
 
 def test_the_budget_drops_the_oldest_unlabelled_and_never_labelled(tmp_path: Path):
@@ -322,8 +341,9 @@ def test_an_unknown_label_is_a_4xx(captured, body, status: int):
     capture = upload(client)["capture"]
     r = client.post(f"/api/captures/{capture}/label", json=body)
     assert r.status_code == status and "error" in r.json()
-    r = client.post(f"/api/captures/{capture}/label", content=b"{not json")
-    assert r.status_code == 400
+    for text in (b"{not json", b'{"label": "Shirt", "n": ' + b"1" * 5000 + b"}", b"[" * 50_000):
+        r = client.post(f"/api/captures/{capture}/label", content=text)
+        assert r.status_code == 400, r.text
     assert (folder / capture).is_dir() and not (folder / LABELLED).exists()
 
 

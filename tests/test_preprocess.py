@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,15 @@ def test_every_mode_gives_the_same_input(mode: str):
     )  # Pillow infers I;16
     reference = preprocess(product_shot())
     assert np.abs(preprocess(img).astype(int) - reference).max() <= 2
+
+
+def test_a_float_image_with_nan_pixels_decodes_without_a_warning():
+    pixels = np.asarray(product_shot(), np.float32) / 255.0
+    pixels[:2, :3] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would print a second stderr line
+        seen = preprocess(Image.fromarray(pixels, mode="F"))
+    assert seen.shape == (28, 28) and seen.max() == 255
 
 
 def test_lab_tiff_uses_its_lightness():

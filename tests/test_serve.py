@@ -348,6 +348,7 @@ def pixels_tensor(**overrides) -> bytes:
     [
         (b"not json", "not JSON"),
         (b"[" * 50_000, "nested too deeply"),
+        (b'{"id": ' + b"1" * 5000 + b"}", "digits"),  # past Python's int-from-text limit
         (b"[1, 2]", "JSON object"),
         (b"{}", "'inputs'"),
         (pixels_tensor(name="x"), "named 'pixels'"),

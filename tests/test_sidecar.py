@@ -58,6 +58,16 @@ def test_the_same_answer_is_judged_on_answers_and_steps_on_outputs():
         (lambda d: d["input"].pop("dtype"), "lacks or malforms 'dtype'"),
         (lambda d: d.update(output_is="scores"), "output_is must be one of"),
         (lambda d: d.update(format="fmnist-tflite/0"), "not an fmnist sidecar"),
+        # Fields a runtime reads later are checked here, so that a hand-edited sidecar is
+        # refused at load, never a model that then fails every request.
+        (lambda d: d.update(not_sure_below="high"), "'not_sure_below' has the wrong type"),
+        (lambda d: d.update(not_sure_below=float("nan")), "a score from 0 to 1"),
+        (lambda d: d.update(not_sure_below=1.5), "a score from 0 to 1"),
+        (lambda d: d.update(mirror_average="no"), "'mirror_average' has the wrong type"),
+        (lambda d: d.update(size_bytes=1.5), "'size_bytes' has the wrong type"),
+        (lambda d: d.update(known_images="x"), "'known_images' has the wrong type"),
+        (lambda d: d.update(known_images={"accuracy": "high"}), "known_images lacks its accuracy"),
+        (lambda d: d.update(cross_runtime=[1]), "malforms"),
     ],
 )
 def test_a_malformed_sidecar_is_one_line(change, problem: str):

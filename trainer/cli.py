@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.cli_support import SHOW_DEFAULTS, OptionsCommand, one_line_errors, options_from
+from edge_runtime.cli_support import (
+    SHOW_DEFAULTS,
+    Number,
+    OptionsCommand,
+    one_line_errors,
+    options_from,
+)
 from edge_runtime.photos import PhotoError
 from edge_runtime.vocab import ARTIFACTS
 from trainer.batches import AUGMENTATIONS
@@ -68,7 +74,7 @@ def data_fetch(data_dir: Path | None) -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size)
 @click.option(
     "--learning-rate",
-    type=click.FloatRange(0, min_open=True),
+    type=Number(0, min_open=True),
     default=TrainConfig.learning_rate,
 )
 @click.option("--augment", type=click.Choice(AUGMENTATIONS), default=TrainConfig.augment)
@@ -85,7 +91,7 @@ def data_fetch(data_dir: Path | None) -> None:
 )
 @click.option(
     "--label-smoothing",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=Number(0, 1, max_open=True),
     default=TrainConfig.label_smoothing,
     help="Label smoothing of the loss (it bounds the logits: a finer int8 grid).",
 )
@@ -110,13 +116,13 @@ def data_fetch(data_dir: Path | None) -> None:
 )
 @click.option(
     "--photo-share",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=Number(0, 1, min_open=True, max_open=True),
     default=TrainConfig.photo_share,
     help="Share of every batch drawn from the photos.",
 )
 @click.option(
     "--outlier-weight",
-    type=click.FloatRange(0),
+    type=Number(0),
     default=TrainConfig.outlier_weight,
     help="Loss weight of the photos of garments with no class (they teach 'not sure').",
 )

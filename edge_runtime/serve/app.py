@@ -18,7 +18,6 @@ import base64
 import contextlib
 import importlib.metadata
 import io
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -46,6 +45,7 @@ from edge_runtime.captures import (
     jpeg_of,
 )
 from edge_runtime.classifier import Classifier, Prediction
+from edge_runtime.json_input import JsonInputError, parse_json
 from edge_runtime.options import ServeOptions
 from edge_runtime.preprocess import ImageError, decode_image, model_input
 from edge_runtime.serve import v2
@@ -561,8 +561,8 @@ async def capture_label(request: Request) -> Response:
     service: Service = request.app.state.service
     store = _captures(request)
     try:
-        body = json.loads(await request.body() or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        body = parse_json(await request.body() or b"null")
+    except JsonInputError:
         raise ApiError(400, 'the body must be JSON: {"label": CLASS}') from None
     if not isinstance(body, dict) or "label" not in body:
         raise ApiError(400, 'the body must be JSON: {"label": CLASS}')

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime import CLASS_NAMES, IMAGE_SIZE
+from edge_runtime.json_input import JsonInputError, parse_json
 from edge_runtime.serve.security import whole_number
 
 MODEL = "fmnist"
@@ -90,12 +91,9 @@ def _split(body: bytes, header_length: str | None) -> tuple[dict[str, Any], byte
             raise ProtocolError(f"invalid Inference-Header-Content-Length {header_length!r}")
         header, binary = body[:length], body[length:]
     try:
-        request = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError(f"the request is not JSON ({e})") from None
-    except RecursionError:
-        # json.loads recurses once per nesting level: "[[[[…" a few thousand deep overflows.
-        raise ProtocolError("the request's JSON is nested too deeply") from None
+        request = parse_json(header)
+    except JsonInputError as e:
+        raise ProtocolError(f"the request is not JSON this server reads ({e})") from None
     if not isinstance(request, dict):
         raise ProtocolError("the request must be a JSON object")
     return request, binary
