@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from edge_runtime.classifier import Prediction
-from edge_runtime.json_input import parse_json
+from edge_runtime.json_input import parse_json, wrong_field
 from edge_runtime.vocab import PHOTO_FOLDERS, label_folder
 
 LOG = logging.getLogger("uvicorn.error")
@@ -100,14 +100,12 @@ class Capture:
         """
         if not isinstance(data, dict) or not isinstance(data.get("top_k"), list):
             raise ValueError("not a capture record")
-        capture = cls(**{**data, "top_k": tuple(data["top_k"])})
-        if not (
-            ID.match(capture.id)
-            and isinstance(capture.time, int | float)
-            and not isinstance(capture.time, bool)
-            and isinstance(capture.source, str)
-            and isinstance(capture.model_sha256, str)
-            and all(isinstance(t, dict) for t in capture.top_k)
+        values = {**data, "top_k": tuple(data["top_k"])}
+        capture = cls(**values)
+        if (
+            wrong_field(cls, values)
+            or not ID.match(capture.id)
+            or not all(isinstance(t, dict) for t in capture.top_k)
         ):
             raise ValueError("a capture record with a field of the wrong type")
         return capture

@@ -9,16 +9,13 @@ added here once and is then written and read everywhere.
 
 from __future__ import annotations
 
-import functools
 import os
-import types
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.compare import RuntimePair
-from edge_runtime.json_input import JsonInputError, parse_json
+from edge_runtime.json_input import JsonInputError, parse_json, wrong_field
 
 SIDECAR_FORMAT = "fmnist-tflite/1"
 OUTPUT_KINDS = ("probabilities", "logits")
@@ -205,18 +202,20 @@ class Sidecar:
             raise ModelError(name, f"sidecar output_is must be one of {OUTPUT_KINDS}")
         read_here = {"labels", "quantization", "output_is", "cross_runtime", "targets", *tensors}
         plain = {f.name for f in fields(cls)} - read_here - {"tflite_sha256", "source_sha256"}
-        for key in plain & data.keys():
-            if not _is_a(data[key], _hints()[key]):
-                raise ModelError(name, f"sidecar field {key!r} has the wrong type")
+        given = {k: v for k, v in data.items() if k in plain}
+        wrong = wrong_field(cls, given)
+        if wrong is not None:
+            raise ModelError(name, f"sidecar field {wrong!r} has the wrong type")
         threshold = data.get("not_sure_below")
         if threshold is not None and not 0.0 <= threshold <= 1.0:  # NaN fails too
             raise ModelError(name, "sidecar not_sure_below must be a score from 0 to 1")
         known = data.get("known_images")
-        if known is not None and not _is_a(known.get("accuracy"), float):
+        accuracy = known.get("accuracy") if known is not None else 0.0
+        if isinstance(accuracy, bool) or not isinstance(accuracy, int | float):
             raise ModelError(name, "sidecar known_images lacks its accuracy")
         try:
-            sidecar = cls(
-                **{k: v for k, v in data.items() if k in plain},
+            return cls(
+                **given,
                 labels=tuple(labels),
                 output_is=output_is,
                 tflite_sha256=digest,
@@ -230,27 +229,6 @@ class Sidecar:
             )
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise ModelError(name, f"sidecar malforms {e}") from None
-        return sidecar
-
-
-@functools.cache
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(Sidecar)
-
-
-def _is_a(value: Any, hint: Any) -> bool:
-    """Whether a JSON value is of a field's annotated type, at its top level (``dict[str, int]``
-    checks for a dict; an int is a float; a bool is neither)."""
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        return any(_is_a(value, h) for h in typing.get_args(hint))
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if isinstance(value, bool):
-        return hint is bool
-    kind = typing.get_origin(hint) or hint
-    return isinstance(value, int | float) if kind is float else isinstance(value, kind)
 
 
 def read_sidecar(model_path: str | os.PathLike[str]) -> Sidecar:
