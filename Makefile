@@ -8,9 +8,12 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 ARTIFACTS ?= artifacts
 MODEL     := $(ARTIFACTS)/model.keras
-EXTRAS    ?= train,edge,webcam,serve,dev
+EXTRAS    ?= train,edge,webcam,serve,bench,dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INT8      := $(ARTIFACTS)/model_int8.tflite
+# TensorFlow's oneDNN kernels on every x86, not only where they are its default (trainer/__init__.py
+# says why); exported so that tests importing keras before trainer get it too.
+export TF_ENABLE_ONEDNN_OPTS ?= 1
 # Passed through, e.g. make train TRAIN_ARGS="--seed 1", make bench BENCH_ARGS="--training".
 TRAIN_ARGS ?=
 BENCH_ARGS ?=

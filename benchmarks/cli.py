@@ -86,6 +86,11 @@ SEEDS_HELP = (
     help="Also load a live `fmnist-edge serve` with wrk at 16 connections (needs wrk).",
 )
 @click.option(
+    "--peer/--no-peer",
+    default=BenchOptions.peer,
+    help="Also run the same network on ONNX Runtime (float32 and static int8) as the peer.",
+)
+@click.option(
     "--compare",
     "compare_to",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -7,8 +7,9 @@ What the numbers mean is judged in :mod:`benchmarks.verdicts`; they are shown by
 :mod:`benchmarks.tables`.
 
 Call order of :func:`run_bench`: Keras reference (this process) → one worker per TFLite model and
-runtime → cross-runtime agreement → cold start → webcam FPS → (``serve``) the server under load →
-(``training``) the training comparison → verdicts and tables.
+runtime → cross-runtime agreement → (``peer``) ONNX Runtime on the same network → the camera clip
+→ cold start → webcam FPS → (``serve``) the server under load → (``training``) the training
+comparison → verdicts and tables.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class BenchOptions:
         serve: Also load a live ``fmnist-edge serve`` with wrk (see :mod:`benchmarks.serving`).
         photos: Also measure every model on the vendored real photos, and the camera clip made
             of them (see :mod:`benchmarks.photos`).
+        peer: Also run the same network on ONNX Runtime, float32 and static int8, and time it
+            beside the TFLite models (see :mod:`benchmarks.peer`).
         data_dir: Fashion-MNIST folder (None: the usual lookup).
     """
 
@@ -86,6 +89,7 @@ class BenchOptions:
     seeds: int = 1
     serve: bool = False
     photos: bool = True
+    peer: bool = True
     data_dir: Path | None = None
 
     @property
@@ -165,6 +169,7 @@ class Result:
     photos: list[dict[str, Any]] = field(default_factory=list)
     photo_answers: dict[str, Any] | None = None
     camera: list[dict[str, Any]] = field(default_factory=list)
+    peer: list[dict[str, Any]] = field(default_factory=list)
     serve: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     note: str = "absolute times are from a shared machine and noisy; compare ratios from one run"
@@ -537,13 +542,14 @@ def run_bench(options: BenchOptions) -> Result:
     x, y = model_input(data.x_test[:n]), data.y_test[:n]
     _log(f"Keras reference on {n:,} test images")
     model = edge_model(options.models)
+    mirror_average = read_sidecar(model).mirror_average
     rows, keras_pred = keras_rows(
         keras_path,
         x,
         y,
         repeats=options.timed_repeats,
         batch=max(options.batches),
-        mirror_average=read_sidecar(model).mirror_average,
+        mirror_average=mirror_average,
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -555,6 +561,26 @@ def run_bench(options: BenchOptions) -> Result:
         measured = measure_models(
             options, x=x, y=y, keras_pred=keras_pred, photos=photos, work=work
         )
+        peer = []
+        if options.peer:
+            from benchmarks.peer import peer_runs
+            from converter.convert import representative_images
+            from converter.pipeline import ConvertOptions
+
+            peer = peer_runs(
+                keras_path,
+                x=x,
+                y=y,
+                keras_pred=keras_pred,
+                calibration=representative_images(
+                    data.x_train, data.y_train, ConvertOptions.samples
+                ),
+                threads=options.threads,
+                repeats=options.timed_repeats,
+                mirror_average=mirror_average,
+                work=work,
+                log=_log,
+            )
         camera = []
         if photos is not None:
             _log("camera clip of the validation photos, 640x480, through the frame loop")
@@ -587,6 +613,7 @@ def run_bench(options: BenchOptions) -> Result:
         photos=measured.photos,
         photo_answers=measured.photo_answers,
         camera=camera,
+        peer=peer,
         cold_start=cold,
         webcam=webcam,
         serve=served,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
+from benchmarks.peer import PEER_MODELS
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
 from edge_runtime.vocab import DEFAULT_RUNTIME, MICRO_RUNTIME, ROUTE_MODE
@@ -88,6 +89,50 @@ def speed_against_references(result: Result) -> Table | None:
             )
             for r in singles
         ),
+    )
+
+
+def against_peer(result: Result) -> Table | None:
+    """Each TFLite variant's ``invoke()`` on the default runtime against ONNX Runtime's
+    inference (input and output bound once) of the same network, one image, same threads."""
+    lines = []
+    for peer in result.peer:
+        for timing in peer["timings"]:
+            for variant in PEER_MODELS[peer["variant"]].counterparts:
+                ours = result.row(variant, DEFAULT_RUNTIME, threads=timing["threads"])
+                if ours is None:
+                    continue
+                theirs = timing["invoke_us"]["p50"]
+                lines.append(
+                    (
+                        variant,
+                        f"{peer['engine']} {peer['variant']}",
+                        timing["threads"],
+                        f"{ours.latency_us['p50']:.1f}",
+                        f"{theirs:.1f}",
+                        f"{timing['run_us']['p50']:.1f}",
+                        f"{theirs / ours.latency_us['p50']:.2f}×",
+                        f"{ours.accuracy:.4f} / {peer['accuracy']:.4f}",
+                        f"{ours.size_bytes:,} / {peer['size_bytes']:,}",
+                    )
+                )
+    if not lines:
+        return None
+    return Table.of(
+        f"Against the peer: the same trained network on ONNX Runtime, one image (p50; ratio "
+        f"above 1: {DEFAULT_RUNTIME} is faster)",
+        (
+            "TFLite variant",
+            "peer",
+            "threads",
+            f"{DEFAULT_RUNTIME} invoke (µs)",
+            "peer inference (µs)",
+            "peer session.run (µs)",
+            "peer / ours",
+            "accuracy (ours / peer)",
+            "bytes (ours / peer)",
+        ),
+        lines,
     )
 
 
@@ -342,6 +387,7 @@ PHOTO_TABLES = (real_photos, camera)
 TABLES = (
     every_variant,
     speed_against_references,
+    against_peer,
     per_class_accuracy,
     cross_runtime,
     microcontroller,

@@ -5,6 +5,7 @@ earlier run. Pure functions of a :class:`benchmarks.measure.Result`; nothing is 
 from __future__ import annotations
 
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
+from benchmarks.peer import PEER_MODELS
 from edge_runtime.vocab import DEFAULT_RUNTIME, PI_RUNTIMES, ROUTE_MODE, TARGETS
 
 RECOMMEND_WITHIN_PP = 0.1
@@ -79,6 +80,27 @@ def _speed(ratio: float) -> str:
     return f"{ratio:.2f}× slower" if ratio >= 1 else f"{1 / ratio:.2f}× faster"
 
 
+def peer_advice(result: Result) -> str:
+    """A sentence on the default runtime against ONNX Runtime on the same network (one image,
+    1 thread), or "" when the run did not measure the peer."""
+    parts = []
+    for peer in result.peer:
+        counterpart = PEER_MODELS[peer["variant"]].counterparts[0]
+        ours = result.row(counterpart, DEFAULT_RUNTIME, threads=1)
+        theirs = next((t["invoke_us"]["p50"] for t in peer["timings"] if t["threads"] == 1), None)
+        if ours is not None and theirs is not None:
+            parts.append(
+                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer['engine']} "
+                f"{peer['variant']}'s {theirs:.0f} µs ({_speed(ours.latency_us['p50'] / theirs)})"
+            )
+    if not parts:
+        return ""
+    return (
+        f" Against ONNX Runtime running the same trained weights (one inference, 1 thread), "
+        f"{DEFAULT_RUNTIME}'s invoke took {'; '.join(parts)}."
+    )
+
+
 def recommendation(result: Result) -> str:
     """Deployment advice from this run's measurements (one image, 1 thread, the default runtime).
 
@@ -126,10 +148,14 @@ def recommendation(result: Result) -> str:
             f" int16x8 follows the float model more closely ({r.agreement_with_keras:.2%} "
             f"agreement) at {r.size_bytes:,} bytes, but took {r.p50 / route.p50:.0f}× int8's time."
         )
-    return text + (
-        " The Raspberry Pi (aarch64) was not measured here: speed depends on the CPU's kernels, "
-        "so run `fmnist-bench` on the Pi itself to choose there (`make test-arm64` checks its "
-        "answers under emulation, not its speed)."
+    return (
+        text
+        + peer_advice(result)
+        + (
+            " The Raspberry Pi (aarch64) was not measured here: speed depends on the CPU's kernels, "
+            "so run `fmnist-bench` on the Pi itself to choose there (`make test-arm64` checks its "
+            "answers under emulation, not its speed)."
+        )
     )
 
 

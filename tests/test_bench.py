@@ -108,6 +108,30 @@ def test_serve_load_and_stream_are_measured(bench_run):
     assert "fmnist-edge serve under load" in (bench_run[0] / "benchmarks.md").read_text()
 
 
+def test_the_peer_runs_the_same_network(bench_run):
+    """ONNX Runtime's graph, built from the Keras weights, answers as Keras does; the int8 model
+    it quantizes is measured too, and both are set against their TFLite counterparts."""
+    folder, result, _ = bench_run
+    peers = {p["variant"]: p for p in result["peer"]}
+    assert set(peers) == {"float32", "int8"}
+    assert peers["float32"]["agreement_with_keras"] >= 0.999, peers["float32"]
+    assert peers["int8"]["agreement_with_keras"] >= 0.95, peers["int8"]
+    for peer in peers.values():
+        assert peer["engine"] == "onnxruntime" and peer["size_bytes"] > 0
+        assert [t["threads"] for t in peer["timings"]] == [1]
+        for t in peer["timings"]:
+            for timing in (t["invoke_us"], t["run_us"]):
+                assert 0 < timing["p50"] <= timing["p95"] <= timing["p99"]
+    (table,) = [t for t in result["tables"] if t["title"].startswith("Against the peer")]
+    # The fixture converts no shipped int8 model, so static int8 meets int8-ptq only.
+    assert [r[:3] for r in table["rows"]] == [
+        ["float32", "onnxruntime float32", "1"],
+        ["int8-ptq", "onnxruntime int8", "1"],
+    ]
+    assert "## Against the peer" in (folder / "benchmarks.md").read_text()
+    assert "Against ONNX Runtime running the same trained weights" in result["recommendation"]
+
+
 def row(variant: str, runtime: str, p50_us: float) -> Row:
     """A timed row with only its latency to go by."""
     latency = {"p50": p50_us, "p95": p50_us, "p99": p50_us}
@@ -240,7 +264,14 @@ def test_compare_flags_a_planted_regression(bench_run, tmp_path: Path):
     # Only the doctored row: other rows would be compared on timing noise alone.
     old.write_text(json.dumps({**worse, "rows": [row]}))
     r = quick_bench(
-        folder, "--batch", "1", "--compare", str(old), "--out-dir", str(tmp_path / "new")
+        folder,
+        "--batch",
+        "1",
+        "--no-peer",
+        "--compare",
+        str(old),
+        "--out-dir",
+        str(tmp_path / "new"),
     )
     assert r.returncode == 0, r.stderr
     assert "faster int8-ptq/" in r.stdout and "more accurate int8-ptq/" in r.stdout
