@@ -89,15 +89,16 @@ def peer_advice(result: Result) -> str:
         ours = result.row(counterpart, DEFAULT_RUNTIME, threads=1)
         theirs = next((t["invoke_us"]["p50"] for t in peer["timings"] if t["threads"] == 1), None)
         if ours is not None and theirs is not None:
+            speed = _speed(ours.latency_us["p50"] / theirs)
             parts.append(
-                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer['engine']} "
-                f"{peer['variant']}'s {theirs:.0f} µs ({_speed(ours.latency_us['p50'] / theirs)})"
+                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer['engine']}'s "
+                f"{peer['variant']} {theirs:.0f} µs ({DEFAULT_RUNTIME} {speed})"
             )
     if not parts:
         return ""
     return (
-        f" Against ONNX Runtime running the same trained weights (one inference, 1 thread), "
-        f"{DEFAULT_RUNTIME}'s invoke took {'; '.join(parts)}."
+        " Against ONNX Runtime running the same trained weights (one inference, 1 thread, "
+        f"{DEFAULT_RUNTIME}'s invoke first): {'; '.join(parts)}."
     )
 
 
