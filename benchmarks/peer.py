@@ -267,7 +267,7 @@ def time_model(
     Two figures per thread count, in µs: ``run_us``, ``session.run`` with a NumPy image (a
     whole call), and ``invoke_us``, ``run_with_iobinding`` with the input and output bound once
     (the inference alone, like the TFLite worker's ``invoke()`` timing).
-    Runs in the peer's own process (see :func:`peer_runs`); imports only ONNX Runtime.
+    Runs in the peer's own process (see :func:`peer_runs`), which never imports TensorFlow.
     """
     import onnxruntime as ort
 

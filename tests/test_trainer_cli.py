@@ -158,3 +158,20 @@ def test_kill_9_then_rerun_resumes(dataset, tmp_path: Path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 4
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 4
     assert not (out / ".train-backup").exists()
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")])
+def test_tensorflow_is_asked_for_onednn_unless_told_otherwise(given: str | None, seen: str):
+    """Every process that trains, converts or benchmarks imports ``trainer`` before TensorFlow,
+    and so asks for oneDNN's kernels; a TF_ENABLE_ONEDNN_OPTS the user set still wins."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = "import os, converter.cli, benchmarks.cli; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == seen
