@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.peer import PeerRun
 from benchmarks.photos import camera_clip, camera_scores, enlarged_photos, photo_scores
 from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.compare import RuntimePair, pairwise
@@ -169,7 +170,7 @@ class Result:
     photos: list[dict[str, Any]] = field(default_factory=list)
     photo_answers: dict[str, Any] | None = None
     camera: list[dict[str, Any]] = field(default_factory=list)
-    peer: list[dict[str, Any]] = field(default_factory=list)
+    peer: list[PeerRun] = field(default_factory=list)
     serve: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     note: str = "absolute times are from a shared machine and noisy; compare ratios from one run"
@@ -197,6 +198,7 @@ class Result:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rows"] = [asdict(r) for r in self.rows]
         data["cross_runtime"] = [p.to_json() for p in self.cross_runtime]
+        data["peer"] = [p.to_json() for p in self.peer]
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -205,6 +207,7 @@ class Result:
         values = {k: v for k, v in data.items() if k in known}
         values["rows"] = [Row.from_json(r) for r in data.get("rows", [])]
         values["cross_runtime"] = [VariantPair.from_json(p) for p in data.get("cross_runtime", [])]
+        values["peer"] = [PeerRun.from_json(p) for p in data.get("peer", [])]
         return cls(**values)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,60 @@ PEER_MODELS = {
     )
 }
 """The peer's models, by name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerTiming:
+    """One image per call at one thread count, p50/p95/p99 in µs.
+
+    Attributes:
+        threads: ONNX Runtime's intra-op threads.
+        run_us: ``session.run`` with a NumPy image (a whole call).
+        invoke_us: ``run_with_iobinding`` with the input and output bound once (the inference
+            alone, like the TFLite worker's ``invoke()`` timing).
+    """
+
+    threads: int
+    run_us: dict[str, float]
+    invoke_us: dict[str, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerRun:
+    """One of the peer's models, measured (in ``benchmarks.json`` as ``peer``).
+
+    Attributes:
+        variant: Its :data:`PEER_MODELS` name.
+        engine: :data:`ENGINE`.
+        engine_version: ONNX Runtime's version.
+        size_bytes: The .onnx file's size.
+        accuracy: On the run's test images (0–1), answering as the shipped model does.
+        agreement_with_keras: Share of test images with the Keras model's answer.
+        timings: One per thread count.
+    """
+
+    variant: str
+    engine: str
+    engine_version: str
+    size_bytes: int
+    accuracy: float
+    agreement_with_keras: float
+    timings: tuple[PeerTiming, ...]
+
+    @property
+    def model(self) -> PeerModel:
+        return PEER_MODELS[self.variant]
+
+    def timing(self, threads: int) -> PeerTiming | None:
+        """The timing at ``threads``, if measured."""
+        return next((t for t in self.timings if t.threads == threads), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PeerRun:
+        return cls(**{**data, "timings": tuple(PeerTiming(**t) for t in data["timings"])})
 
 
 class _Graph:
@@ -264,9 +318,7 @@ def time_model(
     probabilities; with ``mirror_average``, averaged over each image and its mirror image, as
     the shipped model answers), then time one image per call at each thread count.
 
-    Two figures per thread count, in µs: ``run_us``, ``session.run`` with a NumPy image (a
-    whole call), and ``invoke_us``, ``run_with_iobinding`` with the input and output bound once
-    (the inference alone, like the TFLite worker's ``invoke()`` timing).
+    Returns ``{"version", "timings"}``, each timing a :class:`PeerTiming` as JSON.
     Runs in the peer's own process (see :func:`peer_runs`), which never imports TensorFlow.
     """
     import onnxruntime as ort
@@ -297,9 +349,8 @@ def time_model(
             t0 = time.perf_counter()
             session.run_with_iobinding(binding)
             invoke.append(time.perf_counter() - t0)
-        timings.append(
-            {"threads": n, "run_us": percentiles(whole), "invoke_us": percentiles(invoke)}
-        )
+        timing = PeerTiming(threads=n, run_us=percentiles(whole), invoke_us=percentiles(invoke))
+        timings.append(asdict(timing))
     return {"version": ort.__version__, "timings": timings}
 
 
@@ -315,8 +366,8 @@ def peer_runs(
     mirror_average: bool,
     work: Path,
     log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """Build, quantize and measure the peer's models; one record per model.
+) -> list[PeerRun]:
+    """Build, quantize and measure the peer's models, in :data:`PEER_MODELS` order.
 
     ``x``/``y``: the run's test images (model input) and labels; ``keras_pred``: the Keras
     model's answers to them (for the agreement); ``calibration``: the int8 calibration images;
@@ -344,14 +395,14 @@ def peer_runs(
         measured = run_python(["-c", code])
         pred = np.load(answers).argmax(1)
         runs.append(
-            {
-                "variant": variant,
-                "engine": ENGINE,
-                "engine_version": measured["version"],
-                "size_bytes": path.stat().st_size,
-                "accuracy": float(np.mean(pred == y)),
-                "agreement_with_keras": float(np.mean(pred == keras_pred)),
-                "timings": measured["timings"],
-            }
+            PeerRun(
+                variant=variant,
+                engine=ENGINE,
+                engine_version=measured["version"],
+                size_bytes=path.stat().st_size,
+                accuracy=float(np.mean(pred == y)),
+                agreement_with_keras=float(np.mean(pred == keras_pred)),
+                timings=tuple(PeerTiming(**t) for t in measured["timings"]),
+            )
         )
     return runs

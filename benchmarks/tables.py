@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
-from benchmarks.peer import PEER_MODELS
 from edge_runtime import CLASS_NAMES
 from edge_runtime.atomic import write_text
 from edge_runtime.vocab import DEFAULT_RUNTIME, MICRO_RUNTIME, ROUTE_MODE
@@ -97,23 +96,22 @@ def against_peer(result: Result) -> Table | None:
     inference (input and output bound once) of the same network, one image, same threads."""
     lines = []
     for peer in result.peer:
-        for timing in peer["timings"]:
-            for variant in PEER_MODELS[peer["variant"]].counterparts:
-                ours = result.row(variant, DEFAULT_RUNTIME, threads=timing["threads"])
+        for timing in peer.timings:
+            for variant in peer.model.counterparts:
+                ours = result.row(variant, DEFAULT_RUNTIME, threads=timing.threads)
                 if ours is None:
                     continue
-                theirs = timing["invoke_us"]["p50"]
                 lines.append(
                     (
                         variant,
-                        f"{peer['engine']} {peer['variant']}",
-                        timing["threads"],
+                        f"{peer.engine} {peer.variant}",
+                        timing.threads,
                         f"{ours.latency_us['p50']:.1f}",
-                        f"{theirs:.1f}",
-                        f"{timing['run_us']['p50']:.1f}",
-                        f"{theirs / ours.latency_us['p50']:.2f}×",
-                        f"{ours.accuracy:.4f} / {peer['accuracy']:.4f}",
-                        f"{ours.size_bytes:,} / {peer['size_bytes']:,}",
+                        f"{timing.invoke_us['p50']:.1f}",
+                        f"{timing.run_us['p50']:.1f}",
+                        f"{timing.invoke_us['p50'] / ours.latency_us['p50']:.2f}×",
+                        f"{ours.accuracy:.4f} / {peer.accuracy:.4f}",
+                        f"{ours.size_bytes:,} / {peer.size_bytes:,}",
                     )
                 )
     if not lines:

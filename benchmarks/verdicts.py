@@ -5,7 +5,6 @@ earlier run. Pure functions of a :class:`benchmarks.measure.Result`; nothing is 
 from __future__ import annotations
 
 from benchmarks.measure import KERAS, KERAS_EAGER, Result, Row
-from benchmarks.peer import PEER_MODELS
 from edge_runtime.vocab import DEFAULT_RUNTIME, PI_RUNTIMES, ROUTE_MODE, TARGETS
 
 RECOMMEND_WITHIN_PP = 0.1
@@ -85,14 +84,15 @@ def peer_advice(result: Result) -> str:
     1 thread), or "" when the run did not measure the peer."""
     parts = []
     for peer in result.peer:
-        counterpart = PEER_MODELS[peer["variant"]].counterparts[0]
+        counterpart = peer.model.counterparts[0]
         ours = result.row(counterpart, DEFAULT_RUNTIME, threads=1)
-        theirs = next((t["invoke_us"]["p50"] for t in peer["timings"] if t["threads"] == 1), None)
-        if ours is not None and theirs is not None:
+        timing = peer.timing(1)
+        if ours is not None and timing is not None:
+            theirs = timing.invoke_us["p50"]
             speed = _speed(ours.latency_us["p50"] / theirs)
             parts.append(
-                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer['engine']}'s "
-                f"{peer['variant']} {theirs:.0f} µs ({DEFAULT_RUNTIME} {speed})"
+                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer.engine}'s "
+                f"{peer.variant} {theirs:.0f} µs ({DEFAULT_RUNTIME} {speed})"
             )
     if not parts:
         return ""
