@@ -22,13 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.peer import PeerRun
+from benchmarks.peer import PeerRun, PeerTiming
 from benchmarks.photos import camera_clip, camera_scores, enlarged_photos, photo_scores
 from edge_runtime import CLASS_NAMES, INPUT_SHAPE
 from edge_runtime.compare import RuntimePair, pairwise
@@ -151,6 +152,31 @@ class VariantPair(RuntimePair):
         return cls(variant=data["variant"], **asdict(pair))
 
 
+@dataclass(frozen=True, kw_only=True)
+class PeerPair:
+    """One TFLite row and the peer's timing of the same network at the same threads.
+
+    Attributes:
+        ours: The TFLite variant's row (default runtime, one image).
+        peer: The peer's model, measured.
+        timing: The peer's timing at ``ours.threads``.
+    """
+
+    ours: Row
+    peer: PeerRun
+    timing: PeerTiming
+
+    @property
+    def ours_us(self) -> float:
+        """The TFLite ``invoke()`` median, µs."""
+        return self.ours.latency_us["p50"]
+
+    @property
+    def peer_us(self) -> float:
+        """The peer's inference median (input and output bound once), µs."""
+        return self.timing.invoke_us["p50"]
+
+
 @dataclass(kw_only=True)
 class Result:
     """Everything one run measured and concluded (``benchmarks.json``).
@@ -179,6 +205,19 @@ class Result:
     tables: list[dict[str, Any]] = field(default_factory=list)
     photo_tables: list[dict[str, Any]] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+
+    def peer_pairs(self, *, threads: int | None = None) -> Iterator[PeerPair]:
+        """Each measured peer timing beside its TFLite counterparts' rows on the default
+        runtime at the same threads (one image), in :data:`~benchmarks.peer.PEER_MODELS`
+        order; a counterpart this run did not measure is left out."""
+        for peer in self.peer:
+            for timing in peer.timings:
+                if threads is not None and timing.threads != threads:
+                    continue
+                for variant in peer.model.counterparts:
+                    ours = self.row(variant, DEFAULT_RUNTIME, threads=timing.threads)
+                    if ours is not None:
+                        yield PeerPair(ours=ours, peer=peer, timing=timing)
 
     def row(
         self, variant: str, runtime: str, *, threads: int | None = None, batch: int = 1

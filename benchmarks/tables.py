@@ -94,26 +94,20 @@ def speed_against_references(result: Result) -> Table | None:
 def against_peer(result: Result) -> Table | None:
     """Each TFLite variant's ``invoke()`` on the default runtime against ONNX Runtime's
     inference (input and output bound once) of the same network, one image, same threads."""
-    lines = []
-    for peer in result.peer:
-        for timing in peer.timings:
-            for variant in peer.model.counterparts:
-                ours = result.row(variant, DEFAULT_RUNTIME, threads=timing.threads)
-                if ours is None:
-                    continue
-                lines.append(
-                    (
-                        variant,
-                        f"{peer.engine} {peer.variant}",
-                        timing.threads,
-                        f"{ours.latency_us['p50']:.1f}",
-                        f"{timing.invoke_us['p50']:.1f}",
-                        f"{timing.run_us['p50']:.1f}",
-                        f"{timing.invoke_us['p50'] / ours.latency_us['p50']:.2f}×",
-                        f"{ours.accuracy:.4f} / {peer.accuracy:.4f}",
-                        f"{ours.size_bytes:,} / {peer.size_bytes:,}",
-                    )
-                )
+    lines = [
+        (
+            pair.ours.variant,
+            f"{pair.peer.engine} {pair.peer.variant}",
+            pair.timing.threads,
+            f"{pair.ours_us:.1f}",
+            f"{pair.peer_us:.1f}",
+            f"{pair.timing.run_us['p50']:.1f}",
+            f"{pair.peer_us / pair.ours_us:.2f}×",
+            f"{pair.ours.accuracy:.4f} / {pair.peer.accuracy:.4f}",
+            f"{pair.ours.size_bytes:,} / {pair.peer.size_bytes:,}",
+        )
+        for pair in result.peer_pairs()
+    ]
     if not lines:
         return None
     return Table.of(

@@ -81,19 +81,15 @@ def _speed(ratio: float) -> str:
 
 def peer_advice(result: Result) -> str:
     """A sentence on the default runtime against ONNX Runtime on the same network (one image,
-    1 thread), or "" when the run did not measure the peer."""
-    parts = []
-    for peer in result.peer:
-        counterpart = peer.model.counterparts[0]
-        ours = result.row(counterpart, DEFAULT_RUNTIME, threads=1)
-        timing = peer.timing(1)
-        if ours is not None and timing is not None:
-            theirs = timing.invoke_us["p50"]
-            speed = _speed(ours.latency_us["p50"] / theirs)
-            parts.append(
-                f"{counterpart} {ours.latency_us['p50']:.0f} µs against {peer.engine}'s "
-                f"{peer.variant} {theirs:.0f} µs ({DEFAULT_RUNTIME} {speed})"
-            )
+    1 thread, each peer model against its first counterpart), or "" when the run did not
+    measure the peer."""
+    parts = [
+        f"{pair.ours.variant} {pair.ours_us:.0f} µs against {pair.peer.engine}'s "
+        f"{pair.peer.variant} {pair.peer_us:.0f} µs "
+        f"({DEFAULT_RUNTIME} {_speed(pair.ours_us / pair.peer_us)})"
+        for pair in result.peer_pairs(threads=1)
+        if pair.ours.variant == pair.peer.model.counterparts[0]
+    ]
     if not parts:
         return ""
     return (
@@ -149,15 +145,12 @@ def recommendation(result: Result) -> str:
             f" int16x8 follows the float model more closely ({r.agreement_with_keras:.2%} "
             f"agreement) at {r.size_bytes:,} bytes, but took {r.p50 / route.p50:.0f}× int8's time."
         )
-    return (
-        text
-        + peer_advice(result)
-        + (
-            " The Raspberry Pi (aarch64) was not measured here: speed depends on the CPU's kernels, "
-            "so run `fmnist-bench` on the Pi itself to choose there (`make test-arm64` checks its "
-            "answers under emulation, not its speed)."
-        )
+    pi = (
+        " The Raspberry Pi (aarch64) was not measured here: speed depends on the CPU's kernels, "
+        "so run `fmnist-bench` on the Pi itself to choose there (`make test-arm64` checks its "
+        "answers under emulation, not its speed)."
     )
+    return text + peer_advice(result) + pi
 
 
 def changes_since(old: Result, new: Result, *, noise: float = 0.15) -> list[str]:

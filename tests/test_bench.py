@@ -13,7 +13,7 @@ from benchmarks import tables, training
 from benchmarks.measure import Result, Row
 from benchmarks.tables import seed_rows
 from benchmarks.verdicts import changes_since, target_checks
-from edge_runtime.vocab import MODES, ROUTE_MODE, RUNTIMES, TARGETS
+from edge_runtime.vocab import DEFAULT_RUNTIME, MODES, ROUTE_MODE, RUNTIMES, TARGETS
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
@@ -178,6 +178,48 @@ def test_speed_target_is_checked_on_the_pi_runtimes_only():
     checked = {c["target"] for c in target_checks(result) if c["target"].startswith(speed.what)}
     pi = {speed.label(f"{name}, 1 thread") for name, r in RUNTIMES.items() if r.automatic}
     assert checked == pi and len(pi) < len(RUNTIMES)
+
+
+def test_the_peer_meets_only_the_rows_measured_at_its_thread_count():
+    """Each peer timing is set against its counterparts measured at the same threads on the
+    default runtime; one with no such row is left out of the table and of the advice."""
+    from benchmarks.peer import PeerRun, PeerTiming
+    from benchmarks.verdicts import peer_advice
+
+    def timing(threads: int, p50_us: float) -> PeerTiming:
+        latency = {"p50": p50_us, "p95": p50_us, "p99": p50_us}
+        return PeerTiming(threads=threads, run_us=latency, invoke_us=latency)
+
+    def peer(variant: str, *timings: PeerTiming) -> PeerRun:
+        return PeerRun(
+            variant=variant,
+            engine="onnxruntime",
+            engine_version="0",
+            size_bytes=1,
+            accuracy=0.9,
+            agreement_with_keras=1.0,
+            timings=timings,
+        )
+
+    rows = [row("float32", DEFAULT_RUNTIME, 100.0), row(ROUTE_MODE, DEFAULT_RUNTIME, 50.0)]
+    result = result_of(
+        rows,
+        peer=[peer("float32", timing(1, 50.0), timing(2, 40.0)), peer("int8", timing(1, 100.0))],
+    )
+    pairs = [(p.ours.variant, p.peer.variant, p.timing.threads) for p in result.peer_pairs()]
+    assert pairs == [("float32", "float32", 1), (ROUTE_MODE, "int8", 1)]
+    table = tables.against_peer(result)
+    assert table is not None and [r[6] for r in table.rows] == ["0.50×", "2.00×"]
+    advice = peer_advice(result)
+    assert (
+        f"float32 100 µs against onnxruntime's float32 50 µs ({DEFAULT_RUNTIME} 2.00× slower)"
+        in advice
+    )
+    assert (
+        f"{ROUTE_MODE} 50 µs against onnxruntime's int8 100 µs ({DEFAULT_RUNTIME} 2.00× faster)"
+        in advice
+    )
+    assert peer_advice(result_of(rows)) == ""
 
 
 def training_result(accuracies: list[float]) -> Result:
