@@ -211,9 +211,7 @@ class Result:
         runtime at the same threads (one image), in :data:`~benchmarks.peer.PEER_MODELS`
         order; a counterpart this run did not measure is left out."""
         for peer in self.peer:
-            for timing in peer.timings:
-                if threads is not None and timing.threads != threads:
-                    continue
+            for timing in (t for t in peer.timings if threads in (None, t.threads)):
                 for variant in peer.model.counterparts:
                     ours = self.row(variant, DEFAULT_RUNTIME, threads=timing.threads)
                     if ours is not None:

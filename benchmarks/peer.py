@@ -100,10 +100,6 @@ class PeerRun:
     def model(self) -> PeerModel:
         return PEER_MODELS[self.variant]
 
-    def timing(self, threads: int) -> PeerTiming | None:
-        """The timing at ``threads``, if measured."""
-        return next((t for t in self.timings if t.threads == threads), None)
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
