@@ -15,8 +15,9 @@ What it does, in order:
 3. Start every range from the float model's own activations on the calibration images: tfmot
    starts them at [-6, 6], which with this network's ranges gives a 10% model.
 4. Fine-tune by distillation: cross-entropy to the float model's own probabilities, on the
-   training images outside the hold-out set and the training photos (what it will meet), Adam
-   with a cosine decay.
+   training images outside the hold-out set and the training photos (what it will meet; for a
+   model that answers with the mean over an image and its mirror image, half of them mirrored),
+   Adam with a cosine decay.
 5. Convert to int8 (int8 input and output) with the same calibration images.
 """
 
@@ -48,8 +49,10 @@ class QatJob:
         epochs: Fine-tuning epochs.
         learning_rate: Peak Adam learning rate (cosine decay to 1% of it).
         batch_size: Images per step.
-        seed: Shuffling and initialisation seed.
+        seed: Shuffling and initialisation seed (and which examples are mirrored).
         data_dir: Fashion-MNIST folder (None: the usual lookup).
+        mirror_average: The model answers with the mean over an image and its mirror image, so
+            half the fine-tuning examples are mirrored.
     """
 
     weights: str
@@ -62,6 +65,7 @@ class QatJob:
     batch_size: int = 256
     seed: int = 0
     data_dir: str | None = None
+    mirror_average: bool = False
 
 
 def run_qat(job: QatJob) -> dict[str, Any]:
@@ -176,6 +180,11 @@ def fine_tune(job: QatJob) -> dict[str, Any]:
     x = model_input(data.x_train[keep]).astype(np.float32)
     if job.photos is not None:
         x = np.concatenate([x, np.load(job.photos).astype(np.float32)])
+    if job.mirror_average:
+        # Every answer averages the image and its mirror image: half the examples, chosen once
+        # by the seed, are mirrored, so the fine-tuning meets both orientations it is asked.
+        mirror = np.random.default_rng(job.seed).random(len(x)) < 0.5
+        x[mirror] = x[mirror][:, :, ::-1]
     teacher = tf.nn.softmax(float_model.predict(x, batch_size=1000, verbose=0)).numpy()
 
     def agreement() -> float:
@@ -213,6 +222,7 @@ def fine_tune(job: QatJob) -> dict[str, Any]:
         "fake_quant_agreement_after": agreement(),
         "train_images": int(len(x)),
         "epochs": job.epochs,
+        "mirror_average": job.mirror_average,
         "learning_rate": job.learning_rate,
         "seconds": round(seconds, 1),
         "bytes": len(content),

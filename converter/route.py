@@ -280,6 +280,7 @@ def quantize_int8(ref: Reference, *, data_dir: Path | None) -> tuple[bytes, dict
                 out=str(work / f"qat-{seed}.tflite"),
                 seed=seed,
                 data_dir=str(data_dir) if data_dir else None,
+                mirror_average=ref.mirror_average,
             )
             _log(f"[int8] quantization-aware fine-tuning, seed {seed} (legacy Keras process)")
             fine_tuning.append({"seed": seed, **run_qat(job)})
